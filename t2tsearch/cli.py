@@ -1,0 +1,150 @@
+"""The `t2tsearch` command: parses arguments, calls the library, prints. No logic of its own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from t2tsearch.arch import ArchConfig
+from t2tsearch.errors import UserError
+
+app = typer.Typer(
+    name="t2tsearch",
+    help="Design-space exploration for Tokens-to-Token ViTs.",
+    add_completion=False,
+    no_args_is_help=True,
+    # User errors are one line (see main); anything else is a bug and keeps its plain traceback.
+    pretty_exceptions_enable=False,
+)
+
+
+def load_arch(name_or_file: str) -> ArchConfig:
+    """A preset name or a YAML/JSON file holding one ArchConfig."""
+    from pydantic import ValidationError
+
+    from t2tsearch.models.presets import PRESETS, get_preset
+
+    if name_or_file in PRESETS:
+        return PRESETS[name_or_file]
+    path = Path(name_or_file)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise UserError(f"{path}:{where} not valid YAML: {getattr(err, 'problem', err)}") from None
+        if isinstance(data, dict) and "arch" in data:  # an exported trial: {arch: ..., ...}
+            data = data["arch"]
+        try:
+            return ArchConfig.model_validate(data)
+        except ValidationError as err:
+            raise UserError(f"{path}: {format_validation_error(err)}") from None
+    return get_preset(name_or_file)
+
+
+def format_validation_error(err: Exception) -> str:
+    """First problem of a pydantic ValidationError as 'key.path: reason'."""
+    errors = err.errors()  # type: ignore[attr-defined]
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def with_overrides(cfg: ArchConfig, img_size: int | None, num_classes: int | None,
+                   in_chans: int | None = None) -> ArchConfig:
+    changes = {"img_size": img_size, "num_classes": num_classes, "in_chans": in_chans}
+    return cfg.replace(**{key: value for key, value in changes.items() if value is not None})
+
+
+def _print_json(payload: object) -> None:
+    typer.echo(json.dumps(payload, indent=2))
+
+
+# ---- foundation: presets and cost ------------------------------------------------------------
+@app.command()
+def presets(
+    img_size: Annotated[int, typer.Option(help="Input resolution.")] = 224,
+    num_classes: Annotated[int, typer.Option(help="Classifier outputs.")] = 1000,
+    in_chans: Annotated[int, typer.Option(help="Input channels.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the official T2T-ViT models with their parameters and MACs."""
+    from t2tsearch.cost import count_cost
+    from t2tsearch.models.presets import PRESETS
+
+    rows = []
+    for name, preset in PRESETS.items():
+        cfg = with_overrides(preset, img_size, num_classes, in_chans)
+        problems = cfg.problems()
+        cost = None if problems else count_cost(cfg)
+        rows.append((name, cfg, cost, problems))
+    if as_json:
+        _print_json([
+            {"name": name, "arch": cfg.to_dict(), "id": cfg.id,
+             "cost": cost.to_dict() if cost else None, "problems": problems}
+            for name, cfg, cost, problems in rows
+        ])
+        return
+    typer.echo(f"T2T-ViT presets at {img_size}x{img_size}, {in_chans} channels, {num_classes} classes")
+    typer.echo(f"{'name':<20} {'params':>9} {'MACs':>9} {'tokens':>6}  architecture")
+    for name, cfg, cost, problems in rows:
+        if cost is None:
+            typer.echo(f"{name:<20} {'-':>9} {'-':>9} {'-':>6}  infeasible: {problems[0]}")
+        else:
+            typer.echo(f"{name:<20} {cost.mparams:>8.2f}M {cost.gmacs:>8.3f}G "
+                       f"{cfg.num_tokens:>6}  {cfg.short()}")
+
+
+@app.command()
+def cost(
+    arch: Annotated[str, typer.Argument(help="Preset name or YAML/JSON file with an ArchConfig.")],
+    img_size: Annotated[int | None, typer.Option(help="Override the input resolution.")] = None,
+    num_classes: Annotated[int | None, typer.Option(help="Override the classifier outputs.")] = None,
+    in_chans: Annotated[int | None, typer.Option(help="Override the input channels.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Count one architecture's parameters and MACs."""
+    from t2tsearch.cost import count_cost
+
+    cfg = with_overrides(load_arch(arch), img_size, num_classes, in_chans).check()
+    result = count_cost(cfg)
+    if as_json:
+        _print_json({"name": arch, "id": cfg.id, "arch": cfg.to_dict(), "cost": result.to_dict()})
+        return
+    typer.echo(f"{arch} ({cfg.id}): {cfg.short()}")
+    typer.echo(f"  input            {cfg.in_chans}x{cfg.img_size}x{cfg.img_size}, "
+               f"{cfg.num_classes} classes, {cfg.num_tokens} tokens")
+    typer.echo(f"  params           {result.params:,} ({result.mparams:.2f}M; "
+               f"{result.trainable_params:,} trainable)")
+    typer.echo(f"  MACs             {result.macs:,} ({result.gmacs:.3f}G)")
+    uncounted = ", ".join(f"{op.removeprefix('aten::')} x{n}" for op, n in result.uncounted_ops.items())
+    typer.echo(f"  not counted      {uncounted or 'nothing'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit status 2, never a traceback.
+
+    Usage errors (unknown option, missing argument) are click's: usage text and status 2.
+    """
+    try:
+        app(args=argv, prog_name="t2tsearch")
+    except UserError as err:
+        typer.echo(f"t2tsearch: error: {err}", err=True)
+        return 2
+    except SystemExit as done:  # click's standalone mode always ends with SystemExit
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
