@@ -131,6 +131,106 @@ def cost(
     typer.echo(f"  not counted      {uncounted or 'nothing'}")
 
 
+# ---- search spaces: validate and sample ----
+def _span(span: tuple[int, int] | None) -> str:
+    from t2tsearch.space import format_count
+
+    return "-" if span is None else f"{format_count(span[0])}..{format_count(span[1])}"
+
+
+@app.command()
+def validate(
+    space_file: Annotated[str, typer.Argument(metavar="SPACE", help="Search space YAML file.")],
+    samples: Annotated[int, typer.Option(min=1, help="Random samples to survey.")] = 1000,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: search.seed).")] = None,
+    cost_budget: Annotated[float, typer.Option(
+        min=0, help="Seconds to spend counting costs; the rest of the samples go uncounted.")] = 15.0,
+) -> None:
+    """Check a search space and survey it: size, feasible fraction, params and MACs."""
+    from t2tsearch.space import format_count, validate_space
+
+    space, survey = validate_space(space_file, samples, seed, cost_budget)
+    base = space.base_config
+    base_name = space.base if isinstance(space.base, str) else "custom"
+    typer.echo(f"{space_file}: space '{space.name}' is valid")
+    if space.description:
+        typer.echo(f"  {' '.join(space.description.split())}")
+    typer.echo(f"  data         {space.train.dataset}, {base.in_chans}x{base.img_size}x{base.img_size}, "
+               f"{base.num_classes} classes; base {base_name}: {base.short()}")
+    typer.echo(f"  parameters   {len(space.parameters)}")
+    width = max(len(path) for path in space.parameters)
+    for path, param in space.parameters.items():
+        typer.echo(f"    {path:<{width}}  {param.describe()}")
+    typer.echo(f"  constraints  {space.constraints.describe()}")
+    typer.echo("  objectives   " + ", ".join(f"{o.direction} {o.metric}" for o in space.objectives))
+    s = space.search
+    typer.echo(f"  search       {s.sampler}, {s.trials} trials, seed {s.seed}, concurrency "
+               f"{s.concurrency}, {s.cpus_per_trial:g} cpu + {s.gpus_per_trial:g} gpu per trial, "
+               f"scheduler {s.scheduler} (grace {s.grace_period}, factor {s.reduction_factor:g})")
+    t = space.train
+    typer.echo(f"  train        {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, "
+               f"warmup {t.warmup_epochs:g}, weight decay {t.weight_decay:g}, seed {t.seed}")
+    typer.echo("  size         " + ("continuous" if survey.size is None
+                                    else f"{survey.size:,} combinations"))
+    fraction = survey.feasible_fraction
+    shown = "unknown" if fraction is None else f"{fraction:.1%}"
+    typer.echo(f"  feasible     {shown} of {survey.samples} random samples (seed {survey.seed}); "
+               f"{survey.buildable} buildable")
+    if survey.distinct:
+        how = "all" if survey.exact else f"{survey.distinct_counted} (a random subset; raise --cost-budget) of"
+        typer.echo(f"  costs        counted for {how} {survey.distinct} distinct buildable "
+                   f"architectures in {survey.count_seconds:.1f} s")
+    if survey.rejections:
+        typer.echo("  rejected     " + "; ".join(
+            f"{count} {kind} (e.g. {survey.examples[kind]})"
+            for kind, count in survey.rejections.most_common()))
+    typer.echo(f"  feasible     params {_span(survey.params)}, MACs {_span(survey.macs)}")
+    for name, stats in survey.groups.items():
+        typer.echo(f"  group        {name}: {stats.samples} feasible samples, "
+                   f"params {_span(stats.params)}, MACs {_span(stats.macs)}")
+    if space.constraints.max_macs and survey.macs:
+        typer.echo(f"  budget use   largest feasible sample uses "
+                   f"{survey.macs[1] / space.constraints.max_macs:.0%} of max_macs "
+                   f"{format_count(space.constraints.max_macs)}")
+
+
+@app.command()
+def sample(
+    space_file: Annotated[str, typer.Argument(metavar="SPACE", help="Search space YAML file.")],
+    n: Annotated[int, typer.Option("-n", "--num", min=1, help="Architectures to draw.")] = 10,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: search.seed).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Draw random architectures from a space and show their params and MACs."""
+    from t2tsearch.space import format_count, load_space, sample_random
+
+    space = load_space(space_file)
+    drawn = sample_random(space, n, seed)
+    if as_json:
+        _print_json([
+            {"number": s.number, "id": s.config.id, "params": s.params, "arch": s.config.to_dict(),
+             "cost": s.cost.to_dict() if s.cost else None, "rejection": s.rejection,
+             "groups": list(s.groups)}
+            for s in drawn
+        ])
+        return
+    used_seed = space.search.seed if seed is None else seed
+    typer.echo(f"{space_file}: {n} samples from '{space.name}' (seed {used_seed})")
+    typer.echo(f"{'#':>3}  {'id':<12} {'params':>8} {'MACs':>8} {'tokens':>6}  "
+               f"{'groups':<14} architecture")
+    for s in drawn:
+        params = format_count(s.cost.params) if s.cost else "-"
+        macs = format_count(s.cost.macs) if s.cost else "-"
+        groups = ",".join(s.groups) or "-"
+        line = (f"{s.number:>3}  {s.config.id:<12} {params:>8} {macs:>8} {s.config.num_tokens:>6}  "
+                f"{groups:<14} {s.config.short()}")
+        if s.rejection:
+            line += f"  REJECTED {s.rejection}"
+        typer.echo(line)
+    feasible = sum(s.feasible for s in drawn)
+    typer.echo(f"{feasible} of {n} feasible")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit status 2, never a traceback.
 

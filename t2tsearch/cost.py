@@ -18,8 +18,10 @@ from t2tsearch.arch import ArchConfig
 # Bump when the model code changes what it builds, so cached counts of old models are not reused.
 COST_MODEL_VERSION = 1
 
-# Ops fvcore cannot count that are elementwise or reductions: cheap next to the matmuls,
-# but still listed in Cost.uncounted_ops so a user sees what the MAC figure leaves out.
+# Convention: fvcore's. Matmuls, convolutions and einsums count one per multiply-add, and
+# normalisation layers count too (a few operations per element), as in the MACs the T2T-ViT
+# paper reports. Elementwise ops (GELU, softmax, exp, add) and data movement (im2col) have
+# no rule: they count zero and are listed in Cost.uncounted_ops, never silently dropped.
 
 
 @dataclass(frozen=True)
@@ -116,3 +118,103 @@ def count_cost(cfg: ArchConfig, cache_dir: str | os.PathLike[str] | None = None)
 
 def clear_memory_cache() -> None:
     _memory_cache.clear()
+
+
+# ---- measured latency ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Latency:
+    """Measured inference time on one device: medians over timed runs after a warm-up."""
+
+    ms_b1: float  # one image
+    ms_batch: float  # one batch of `batch_size` images
+    batch_size: int
+    device: str
+
+    @property
+    def throughput(self) -> float:
+        """Images per second at `batch_size`."""
+        return self.batch_size / (self.ms_batch / 1000.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "throughput": self.throughput}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; anything else as torch spells it."""
+    from t2tsearch.errors import UserError
+
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise UserError(f"unknown device '{device}': {err}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device '{device}' asked for, but torch sees no CUDA device here")
+    return resolved
+
+
+def _median_ms(model: torch.nn.Module, example: torch.Tensor, runs: int, warmup: int,
+               amp: bool) -> float:
+    import contextlib
+    import statistics
+    import time
+
+    on_cuda = example.device.type == "cuda"
+    autocast = (torch.autocast(example.device.type, dtype=torch.bfloat16) if amp
+                else contextlib.nullcontext())
+    times = []
+    with torch.inference_mode(), autocast:
+        for index in range(warmup + runs):
+            if on_cuda:
+                torch.cuda.synchronize(example.device)
+            start = time.perf_counter()
+            model(example)
+            if on_cuda:  # kernels run asynchronously: wait for them before reading the clock
+                torch.cuda.synchronize(example.device)
+            if index >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+def measure_latency(model_or_cfg: torch.nn.Module | ArchConfig, batch_size: int = 128,
+                    device: str | torch.device = "auto", runs: int = 20, warmup: int = 5,
+                    amp: bool | None = None) -> Latency:
+    """Inference latency at batch 1 and at `batch_size` on `device`, and the throughput.
+
+    A model must carry its ArchConfig as `.cfg` (every T2TViT does) for the input shape.
+    On CUDA the model runs as it trains (bf16 autocast, channels-last) unless amp=False.
+    The model is left in eval mode on `device`. Not cached: a measurement belongs to a machine.
+    """
+    from t2tsearch.models.vit import build_model
+
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    target = resolve_device(device)
+    if isinstance(model_or_cfg, ArchConfig):
+        with torch.random.fork_rng():
+            model = build_model(model_or_cfg)
+        cfg = model_or_cfg
+    else:
+        model = model_or_cfg
+        cfg = getattr(model, "cfg", None)
+        if not isinstance(cfg, ArchConfig):
+            raise ValueError("measure_latency needs an ArchConfig or a model with .cfg")
+    on_cuda = target.type == "cuda"
+    use_amp = on_cuda if amp is None else amp
+    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
+    model = model.to(target, memory_format=memory_format).eval()
+    shape = (cfg.in_chans, cfg.img_size, cfg.img_size)
+    # Fixed inputs from a private generator: the global RNG of a training run is left alone.
+    generator = torch.Generator().manual_seed(0)
+    single = torch.randn(1, *shape, generator=generator).to(target, memory_format=memory_format)
+    batch = torch.randn(batch_size, *shape, generator=generator)
+    batch = batch.to(target, memory_format=memory_format)
+    return Latency(
+        ms_b1=_median_ms(model, single, runs, warmup, use_amp),
+        ms_batch=_median_ms(model, batch, runs, warmup, use_amp),
+        batch_size=batch_size,
+        device=str(target),
+    )

@@ -1,17 +1,27 @@
 """Proxy training: one function that trains an ArchConfig on a dataset for a short budget.
 
-INTERFACE ONLY (agreed between issues); the implementation lands with the training issue.
+Failures (divergence, out of memory, a bad architecture) are results, never exceptions.
 This module must never import from t2tsearch.search.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Literal
+import gc
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
 
+import numpy as np
+import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from t2tsearch.arch import ArchConfig
+from t2tsearch.data import ProxyData, load_data
+from t2tsearch.errors import InfeasibleArchError
 
 TrainStatus = Literal["complete", "stopped", "diverged", "oom", "invalid"]
 
@@ -37,6 +47,9 @@ class TrainBudget(BaseModel):
     device: str = "auto"
     compile: bool = False
     measure_latency: bool = True
+    # Train/validate on a class-balanced subset of this many images (smoke runs and tests).
+    train_subset: int | None = Field(default=None, ge=1)
+    val_subset: int | None = Field(default=None, ge=1)
 
 
 @dataclass(frozen=True)
@@ -45,8 +58,10 @@ class EpochMetrics:
     val_acc: float  # top-1, in [0, 1]
     val_loss: float
     train_loss: float
-    images_per_s: float
-    seconds: float
+    images_per_s: float  # training images per second (this epoch's training steps only)
+    seconds: float  # the whole epoch, validation included
+    train_images: int = 0  # images the optimizer saw this epoch
+    train_seconds: float = 0.0  # the training steps alone
 
 
 @dataclass(frozen=True)
@@ -67,11 +82,207 @@ class TrainResult:
     def val_acc(self) -> float | None:
         return self.epochs[-1].val_acc if self.epochs else None
 
+    @property
+    def images_per_s(self) -> float | None:
+        """Training images/s over all epochs (the first one included: it is what a trial pays)."""
+        if not self.epochs:
+            return None
+        total_time = sum(e.train_seconds for e in self.epochs)
+        total_images = sum(e.train_images for e in self.epochs)
+        return total_images / total_time if total_time > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["val_acc"] = self.val_acc
+        out["epochs_completed"] = self.epochs_completed
+        out["images_per_s"] = self.images_per_s
+        return out
+
 
 # Return True to stop training after this epoch (early stopping by a scheduler).
 EpochCallback = Callable[[EpochMetrics], "bool | None"]
 
 
-def train_proxy(cfg: ArchConfig, data, budget: TrainBudget,
+
+# Learning rate at the start of warm-up and at the end of the cosine, as fractions of budget.lr.
+WARMUP_START_FRACTION = 0.01
+FINAL_LR_FRACTION = 0.01
+# How often (in steps) the running loss is checked for NaN/inf. Checking reads the loss back
+# from the device, which on CUDA is a synchronisation: not every step.
+DIVERGENCE_CHECK_EVERY = 20
+
+
+def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
                 on_epoch: EpochCallback | None = None) -> TrainResult:
-    raise NotImplementedError("lands with the training issue")
+    """Train `cfg` on `data` for `budget`; per-epoch metrics go to `on_epoch` (True = stop).
+
+    `data` None loads budget.dataset at budget.img_size (a missing dataset raises DataError:
+    that is the run's fault, not this architecture's). The architecture must match the data in
+    channels, classes and image size. Never raises for divergence, out-of-memory or an
+    infeasible architecture: those come back as the result's status and reason.
+    """
+    from timm.data import Mixup
+    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import CosineLRScheduler
+
+    from t2tsearch.cost import measure_latency, resolve_device
+    from t2tsearch.models.vit import build_model
+
+    started = time.perf_counter()
+    if data is None:
+        data = load_data(budget.dataset, budget.img_size, budget.data_dir, seed=budget.seed,
+                         train_limit=budget.train_subset, val_limit=budget.val_subset)
+    problems = cfg.problems()
+    for field_name, wanted in (("in_chans", data.in_chans), ("num_classes", data.num_classes),
+                               ("img_size", data.img_size)):
+        if getattr(cfg, field_name) != wanted:
+            problems.append(f"{field_name} {getattr(cfg, field_name)} does not match the data "
+                            f"({data.name}: {field_name} {wanted})")
+    if problems:
+        return TrainResult("invalid", "; ".join(problems), seconds=time.perf_counter() - started)
+
+    # ---- setup: seeds, device, model, optimizer, schedule, loss ---------------------------
+    device = resolve_device(budget.device)
+    on_cuda = device.type == "cuda"
+    torch.manual_seed(budget.seed)
+    np.random.seed(budget.seed)  # timm's Mixup draws from numpy
+    random.seed(budget.seed)
+    batch_order = torch.Generator().manual_seed(budget.seed)
+    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
+    if on_cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    def autocast():
+        return torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else nullcontext()
+
+    steps_per_epoch = data.steps_per_epoch(budget.batch_size)
+    total_steps = budget.epochs * steps_per_epoch
+    mixup = None
+    if budget.mixup > 0 or budget.cutmix > 0:
+        mixup = Mixup(mixup_alpha=budget.mixup, cutmix_alpha=budget.cutmix,
+                      label_smoothing=budget.label_smoothing, num_classes=data.num_classes)
+        train_loss_fn: torch.nn.Module = SoftTargetCrossEntropy()
+    elif budget.label_smoothing > 0:
+        train_loss_fn = LabelSmoothingCrossEntropy(budget.label_smoothing)
+    else:
+        train_loss_fn = torch.nn.CrossEntropyLoss()
+
+    history: list[EpochMetrics] = []
+    status: TrainStatus = "complete"
+    reason = ""
+    model = optimizer = train_model = None
+    try:
+        try:
+            model = build_model(cfg)
+        except (InfeasibleArchError, ValueError) as err:
+            return TrainResult("invalid", str(err), seconds=time.perf_counter() - started)
+        model = model.to(device, memory_format=memory_format)
+        optimizer = create_optimizer_v2(model, "adamw", lr=budget.lr,
+                                        weight_decay=budget.weight_decay)
+        scheduler = CosineLRScheduler(
+            optimizer, t_initial=total_steps, t_in_epochs=False,
+            warmup_t=min(round(budget.warmup_epochs * steps_per_epoch), total_steps - 1),
+            warmup_lr_init=budget.lr * WARMUP_START_FRACTION,
+            lr_min=budget.lr * FINAL_LR_FRACTION,
+        )
+        train_model = torch.compile(model) if budget.compile else model
+
+        # ---- the loop ---------------------------------------------------------------------
+        step = 0
+        for epoch in range(1, budget.epochs + 1):
+            epoch_started = time.perf_counter()
+            model.train()
+            loss_sum = torch.zeros((), device=device)
+            images_seen = 0
+            for images, labels in data.train_batches(budget.batch_size, batch_order, device):
+                images = images.contiguous(memory_format=memory_format)
+                targets = labels
+                if mixup is not None:
+                    if len(images) % 2:  # mixup pairs the batch with its mirror
+                        images, labels = images[:-1], labels[:-1]
+                    images, targets = mixup(images, labels)
+                with autocast():
+                    loss = train_loss_fn(train_model(images), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if budget.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), budget.grad_clip)
+                optimizer.step()
+                step += 1
+                scheduler.step_update(num_updates=step)
+                loss_sum += loss.detach() * len(images)
+                images_seen += len(images)
+                if step % DIVERGENCE_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+                    break
+            train_loss = loss_sum.item() / max(images_seen, 1)  # .item() also synchronises
+            train_seconds = time.perf_counter() - epoch_started
+            if not math.isfinite(train_loss):
+                status, reason = "diverged", f"train loss became {train_loss} in epoch {epoch}"
+                break
+            val_loss, val_acc = _evaluate(model, data, budget.batch_size, device, autocast,
+                                          memory_format)
+            if not math.isfinite(val_loss):
+                status, reason = "diverged", f"val loss became {val_loss} in epoch {epoch}"
+                break
+            metrics = EpochMetrics(
+                epoch=epoch, val_acc=val_acc, val_loss=val_loss, train_loss=train_loss,
+                images_per_s=images_seen / train_seconds if train_seconds > 0 else 0.0,
+                seconds=time.perf_counter() - epoch_started, train_images=images_seen,
+                train_seconds=train_seconds,
+            )
+            history.append(metrics)
+            if on_epoch is not None and on_epoch(metrics):
+                status = "stopped"
+                break
+    except torch.cuda.OutOfMemoryError as err:
+        status, reason = "oom", f"out of memory on {device}: {str(err).splitlines()[0]}"
+    except RuntimeError as err:
+        # The CPU allocator reports exhaustion as a plain RuntimeError.
+        if "can't allocate memory" not in str(err):
+            raise
+        status, reason = "oom", f"out of memory on {device}: {str(err).splitlines()[0]}"
+    if status == "oom":
+        # Outside the except block, so the traceback no longer pins the tensors.
+        model = optimizer = train_model = None
+        _free_memory(on_cuda)
+        return TrainResult("oom", reason, epochs=history, seconds=time.perf_counter() - started)
+
+    latency = None
+    if budget.measure_latency and status in ("complete", "stopped"):
+        try:
+            latency = measure_latency(model, budget.batch_size, device)
+        except torch.cuda.OutOfMemoryError:
+            reason = f"latency not measured: out of memory at batch {budget.batch_size}"
+            _free_memory(on_cuda)
+    return TrainResult(
+        status=status, reason=reason, epochs=history, seconds=time.perf_counter() - started,
+        latency_ms_b1=latency.ms_b1 if latency else None,
+        latency_ms_batch=latency.ms_batch if latency else None,
+        throughput=latency.throughput if latency else None,
+    )
+
+
+def _evaluate(model: torch.nn.Module, data: ProxyData, batch_size: int, device: torch.device,
+              autocast: Callable[[], Any],
+              memory_format: torch.memory_format) -> tuple[float, float]:
+    """Mean cross-entropy (no smoothing) and top-1 accuracy on the validation set."""
+    model.eval()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    count = 0
+    with torch.inference_mode():
+        for images, labels in data.val_batches(batch_size, device):
+            with autocast():
+                logits = model(images.contiguous(memory_format=memory_format)).float()
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+            correct += (logits.argmax(dim=1) == labels).sum()
+            count += len(labels)
+    return loss_sum.item() / max(count, 1), correct.item() / max(count, 1)
+
+
+def _free_memory(on_cuda: bool) -> None:
+    gc.collect()
+    if on_cuda:
+        torch.cuda.empty_cache()

