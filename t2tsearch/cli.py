@@ -111,15 +111,21 @@ def cost(
     img_size: Annotated[int | None, typer.Option(help="Override the input resolution.")] = None,
     num_classes: Annotated[int | None, typer.Option(help="Override the classifier outputs.")] = None,
     in_chans: Annotated[int | None, typer.Option(help="Override the input channels.")] = None,
+    latency: Annotated[bool, typer.Option("--latency", help="Also measure inference latency "
+                                          "(batch 1 and --batch-size, median of 20 runs).")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch for --latency.")] = 128,
+    device: Annotated[str, typer.Option(help="Device for --latency: auto, cpu, cuda, cuda:1.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Count one architecture's parameters and MACs."""
-    from t2tsearch.cost import count_cost
+    """Count one architecture's parameters and MACs (and measure its latency with --latency)."""
+    from t2tsearch.cost import count_cost, measure_latency
 
     cfg = with_overrides(load_arch(arch), img_size, num_classes, in_chans).check()
     result = count_cost(cfg)
+    timing = measure_latency(cfg, batch_size, device) if latency else None
     if as_json:
-        _print_json({"name": arch, "id": cfg.id, "arch": cfg.to_dict(), "cost": result.to_dict()})
+        _print_json({"name": arch, "id": cfg.id, "arch": cfg.to_dict(), "cost": result.to_dict(),
+                     **({"latency": timing.to_dict()} if timing else {})})
         return
     typer.echo(f"{arch} ({cfg.id}): {cfg.short()}")
     typer.echo(f"  input            {cfg.in_chans}x{cfg.img_size}x{cfg.img_size}, "
@@ -129,6 +135,10 @@ def cost(
     typer.echo(f"  MACs             {result.macs:,} ({result.gmacs:.3f}G)")
     uncounted = ", ".join(f"{op.removeprefix('aten::')} x{n}" for op, n in result.uncounted_ops.items())
     typer.echo(f"  not counted      {uncounted or 'nothing'}")
+    if timing is not None:
+        typer.echo(f"  latency          {timing.ms_b1:.2f} ms at batch 1, {timing.ms_batch:.1f} ms at "
+                   f"batch {timing.batch_size} on {timing.device} "
+                   f"({timing.throughput:,.0f} img/s)")
 
 
 # ---- search spaces: validate and sample ----
@@ -229,6 +239,96 @@ def sample(
         typer.echo(line)
     feasible = sum(s.feasible for s in drawn)
     typer.echo(f"{feasible} of {n} feasible")
+
+
+# ---- training ----------------------------------------------------------------------------------
+@app.command()
+def train(
+    arch: Annotated[str, typer.Argument(help="Preset name or YAML/JSON file with an ArchConfig.")],
+    img_size: Annotated[int | None, typer.Option(
+        min=1, help="Input resolution (default: the dataset's native size).")] = None,
+    dataset: Annotated[str, typer.Option(
+        help="mnist5k (built in), mnist, fashion_mnist, cifar10, cifar100 or imagefolder.")
+    ] = "mnist5k",
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Local folder holding the dataset in torchvision's layout (nothing is downloaded).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default 3).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (default 128).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak AdamW learning rate (default 1e-3).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the split, the weights and the batches.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    train_subset: Annotated[int | None, typer.Option(
+        min=1, help="Train on this many images only (a class-balanced subset; smoke runs).")] = None,
+    latency: Annotated[bool, typer.Option(
+        help="Measure inference latency after training.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output, no progress bar.")] = False,
+) -> None:
+    """Train one architecture with the proxy recipe and print its accuracy."""
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from t2tsearch.cost import count_cost
+    from t2tsearch.data import dataset_info, load_data
+    from t2tsearch.train import TrainBudget, train_proxy
+
+    info = dataset_info(dataset, data_dir)
+    base = load_arch(arch)
+    size = img_size or info.native_size or base.img_size
+    cfg = with_overrides(base, size, info.num_classes, info.in_chans).check()
+    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr}
+    try:
+        budget = TrainBudget(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
+                             img_size=size, seed=seed, device=device, measure_latency=latency,
+                             train_subset=train_subset,
+                             **{key: value for key, value in given.items() if value is not None})
+    except ValidationError as err:
+        raise UserError(format_validation_error(err)) from None
+    data = load_data(dataset, size, data_dir, seed=seed, train_limit=train_subset)
+    cost_of = count_cost(cfg)
+    name = arch if arch in _preset_names() else Path(arch).stem
+
+    bar = tqdm(total=budget.epochs, desc=name, unit="epoch", file=sys.stderr, disable=as_json,
+               leave=False)
+
+    def show(metrics) -> None:
+        bar.write(f"epoch {metrics.epoch}/{budget.epochs}: val acc {metrics.val_acc:.1%} | "
+                  f"val loss {metrics.val_loss:.3f} | train loss {metrics.train_loss:.3f} | "
+                  f"{metrics.images_per_s:,.0f} img/s | {metrics.seconds:.1f} s", file=sys.stderr)
+        bar.set_postfix_str(f"val acc {metrics.val_acc:.1%}", refresh=False)
+        bar.update(1)
+
+    try:
+        result = train_proxy(cfg, data, budget, on_epoch=None if as_json else show)
+    finally:
+        bar.close()
+    if as_json:
+        _print_json({"name": name, "id": cfg.id, "arch": cfg.to_dict(), "cost": cost_of.to_dict(),
+                     "budget": budget.model_dump(mode="json"), "result": result.to_dict()})
+    elif result.status in ("complete", "stopped"):
+        if result.latency_ms_b1 is not None:
+            typer.echo(f"{name}: latency {result.latency_ms_b1:.2f} ms at batch 1, "
+                       f"{result.latency_ms_batch:.1f} ms at batch {budget.batch_size} "
+                       f"({result.throughput:,.0f} img/s inference)")
+        typer.echo(f"{name}: val acc {result.val_acc:.1%} | {cost_of.mparams:.2f}M params | "
+                   f"{cost_of.gmacs:.3f} GMACs | {result.images_per_s:,.0f} img/s | "
+                   f"{result.seconds:.1f} s ({_epochs(result.epochs_completed)}, {result.status})")
+    else:
+        typer.echo(f"{name}: {result.status}: {result.reason} "
+                   f"({_epochs(result.epochs_completed)} completed, {result.seconds:.1f} s)",
+                   err=True)
+    if result.status not in ("complete", "stopped"):
+        raise typer.Exit(1)
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
+def _preset_names() -> set[str]:
+    from t2tsearch.models.presets import PRESETS
+
+    return set(PRESETS)
 
 
 def main(argv: list[str] | None = None) -> int:

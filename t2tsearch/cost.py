@@ -151,8 +151,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as err:
         raise UserError(f"unknown device '{device}': {err}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device '{device}' asked for, but torch sees no CUDA device here")
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"device '{device}' asked for, but torch sees no CUDA device here")
+        if resolved.index is not None and resolved.index >= count:
+            raise UserError(f"device '{device}' asked for, but torch sees {count} CUDA device(s)")
     return resolved
 
 

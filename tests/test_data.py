@@ -1,0 +1,203 @@
+"""Datasets: the embedded mnist5k, users' folders in torchvision's formats, batching, errors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from t2tsearch.data import (
+    DATASETS,
+    DataError,
+    ProxyData,
+    TensorImages,
+    clear_cache,
+    dataset_info,
+    load_data,
+    resize_images,
+)
+from t2tsearch.errors import UserError
+
+from .fake_datasets import make_cifar, make_imagefolder, make_mnist
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture
+def cifar_without_md5(monkeypatch):
+    # torchvision checks the md5 of every CIFAR file; fake files can only pass by existing.
+    import torchvision.datasets.cifar as cifar
+
+    monkeypatch.setattr(cifar, "check_integrity",
+                        lambda path, md5=None: os.path.isfile(path))
+
+
+def _first_batch(data: ProxyData, batch_size: int = 8, seed: int = 0):
+    return next(data.train_batches(batch_size, torch.Generator().manual_seed(seed), CPU))
+
+
+# ---- the registry -------------------------------------------------------------------------------
+def test_registry_knows_shapes_without_loading():
+    assert dataset_info("mnist5k").in_chans == 1 and dataset_info("mnist5k").num_classes == 10
+    assert DATASETS["cifar100"].num_classes == 100 and DATASETS["cifar10"].in_chans == 3
+    assert DATASETS["fashion_mnist"].native_size == 28
+
+
+def test_unknown_dataset_names_the_closest():
+    with pytest.raises(DataError, match="did you mean cifar10"):
+        dataset_info("cifar1O")
+    assert issubclass(DataError, UserError)
+
+
+def test_imagefolder_counts_classes_on_disk(tmp_path):
+    make_imagefolder(tmp_path, classes=3, per_class=1)
+    info = dataset_info("imagefolder", tmp_path)
+    assert info.num_classes == 3 and info.in_chans == 3
+
+
+# ---- mnist5k --------------------------------------------------------------------------------------
+def test_mnist5k_split_is_stratified_and_seeded():
+    data = load_data("mnist5k")
+    assert (data.num_train, data.num_val) == (4000, 1000)
+    assert data.img_size == 28 and data.in_chans == 1 and data.num_classes == 10
+    assert torch.bincount(data.val.labels).tolist() == [100] * 10
+    assert data.train.images.dtype == torch.uint8
+    again = load_data("mnist5k", seed=0)
+    assert again is data  # cached in memory
+    other = load_data("mnist5k", seed=1)
+    assert not torch.equal(other.val.images, data.val.images)
+    # Train and validation never share an image.
+    train_rows = {bytes(row) for row in data.train.images.flatten(1).numpy()[:500]}
+    assert not any(bytes(row) in train_rows for row in data.val.images.flatten(1).numpy())
+
+
+def test_mnist5k_resized_and_limited():
+    data = load_data("mnist5k", img_size=16, train_limit=100, val_limit=30)
+    assert data.train.images.shape == (100, 1, 16, 16)
+    assert torch.bincount(data.train.labels).tolist() == [10] * 10  # still balanced
+    assert data.num_val == 30
+
+
+def test_batches_are_normalised_and_follow_the_generator():
+    data = load_data("mnist5k", train_limit=256, val_limit=64)
+    x, y = _first_batch(data, 64)
+    assert x.shape == (64, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert abs(x.mean().item()) < 0.5 and 0.5 < x.std().item() < 1.5
+    x_again, _ = _first_batch(data, 64)
+    x_other, _ = _first_batch(data, 64, seed=1)
+    assert torch.equal(x, x_again) and not torch.equal(x, x_other)
+    assert data.steps_per_epoch(64) == 4
+    assert len(list(data.train_batches(64, torch.Generator(), CPU))) == 4
+    assert sum(len(y) for _, y in data.val_batches(50, CPU)) == 64
+
+
+def test_resize_keeps_uint8_and_range():
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    small = resize_images(images, 16)
+    assert small.shape == (5, 3, 16, 16) and small.dtype == torch.uint8
+    assert resize_images(images, 32) is images
+
+
+# ---- users' folders -------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_formats(tmp_path, name, folder):
+    make_mnist(tmp_path, folder, train=60, test=20)
+    data = load_data(name, img_size=32, data_dir=tmp_path)
+    assert (data.num_train, data.num_val) == (60, 20)
+    assert data.train.images.shape == (60, 1, 32, 32)
+    x, y = _first_batch(data)
+    assert x.shape == (8, 1, 32, 32) and int(y.max()) < 10
+
+
+@pytest.mark.parametrize("classes", [10, 100])
+def test_cifar_formats(tmp_path, cifar_without_md5, classes):
+    make_cifar(tmp_path, classes=classes, per_batch=12, test=20)
+    name = "cifar10" if classes == 10 else "cifar100"
+    data = load_data(name, data_dir=tmp_path)
+    assert (data.num_train, data.num_val) == (60, 20)
+    assert data.num_classes == classes and data.in_chans == 3 and data.img_size == 32
+    assert data.augment == "crop_flip"
+    x, _ = _first_batch(data)
+    assert x.shape == (8, 3, 32, 32)
+
+
+def test_crop_flip_augments_but_keeps_shape(tmp_path, cifar_without_md5):
+    make_cifar(tmp_path)
+    data = load_data("cifar10", data_dir=tmp_path, img_size=24)
+    x, y = _first_batch(data, 16)
+    assert x.shape == (16, 3, 24, 24)
+    # Without augmentation the same batch order gives the stored images; with it, some differ.
+    plain = ProxyData(**{**data.__dict__, "augment": "none"})
+    x_plain, y_plain = _first_batch(plain, 16)
+    assert torch.equal(y, y_plain) and not torch.equal(x, x_plain)
+
+
+def test_imagefolder(tmp_path):
+    make_imagefolder(tmp_path, classes=3, per_class=4, size=20)
+    data = load_data("imagefolder", img_size=16, data_dir=tmp_path, num_workers=0)
+    assert data.num_classes == 3 and data.num_train == 12 and data.num_val == 12
+    assert not isinstance(data.train, TensorImages)
+    x, y = _first_batch(data, 4)
+    assert x.shape == (4, 3, 16, 16) and y.dtype == torch.int64
+    val = list(data.val_batches(5, CPU))
+    assert [len(labels) for _, labels in val] == [5, 5, 2]
+
+
+def test_imagefolder_needs_a_size(tmp_path):
+    make_imagefolder(tmp_path, classes=2, per_class=1)
+    with pytest.raises(DataError, match="give img_size"):
+        load_data("imagefolder", data_dir=tmp_path)
+
+
+# ---- errors: one line saying what was expected where -------------------------------------------------
+@pytest.mark.parametrize("name, expected", [
+    ("mnist", "MNIST/raw"),
+    ("fashion_mnist", "FashionMNIST/raw"),
+    ("cifar10", "cifar-10-batches-py"),
+    ("cifar100", "cifar-100-python"),
+    ("imagefolder", "train/<class>"),
+])
+def test_missing_folder_is_one_line(tmp_path, name, expected):
+    with pytest.raises(DataError) as caught:
+        load_data(name, img_size=32, data_dir=tmp_path / "nowhere")
+    message = str(caught.value)
+    assert "\n" not in message and expected in message and message.startswith(name)
+
+
+def test_empty_folder_and_missing_data_dir(tmp_path):
+    with pytest.raises(DataError, match="download=False"):
+        load_data("cifar10", data_dir=tmp_path)  # exists but holds no batches
+    with pytest.raises(DataError, match="needs --data-dir"):
+        load_data("mnist")
+
+
+def test_malformed_files_are_one_line(tmp_path, cifar_without_md5):
+    raw = make_mnist(tmp_path) / "MNIST" / "raw"
+    (raw / "train-images-idx3-ubyte").write_bytes(b"not an idx file")
+    with pytest.raises(DataError) as caught:
+        load_data("mnist", data_dir=tmp_path)
+    assert "\n" not in str(caught.value) and "MNIST/raw" in str(caught.value)
+
+    folder = make_cifar(tmp_path / "c") / "cifar-10-batches-py"
+    (folder / "data_batch_3").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="cifar-10-batches-py"):
+        load_data("cifar10", data_dir=tmp_path / "c")
+
+
+def test_imagefolder_without_val(tmp_path):
+    make_imagefolder(tmp_path, classes=2, per_class=1)
+    for path in (tmp_path / "val").rglob("*.png"):
+        path.unlink()
+    for folder in sorted((tmp_path / "val").iterdir()):
+        folder.rmdir()
+    (tmp_path / "val").rmdir()
+    with pytest.raises(DataError, match="no folder"):
+        load_data("imagefolder", img_size=16, data_dir=tmp_path)

@@ -1,0 +1,212 @@
+"""Proxy training: determinism, the failure statuses, stopping, latency and the `train` command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from t2tsearch.cli import main
+from t2tsearch.cost import Latency, measure_latency
+from t2tsearch.data import ProxyData, load_data
+from t2tsearch.errors import InfeasibleArchError
+from t2tsearch.train import EpochMetrics, TrainBudget, TrainResult, train_proxy
+
+from .conftest import tiny_arch
+
+SIZE = 16
+
+
+def small_arch(**changes):
+    return tiny_arch(**{"img_size": SIZE, "backbone.depth": 1, **changes})
+
+
+@pytest.fixture(scope="module")
+def data() -> ProxyData:
+    return load_data("mnist5k", img_size=SIZE, train_limit=256, val_limit=100)
+
+
+def budget(**changes) -> TrainBudget:
+    return TrainBudget(**{"img_size": SIZE, "epochs": 2, "batch_size": 64, "lr": 3e-3,
+                          "measure_latency": False, **changes})
+
+
+def test_training_completes_with_metrics(data):
+    seen: list[EpochMetrics] = []
+    result = train_proxy(small_arch(), data, budget(), on_epoch=seen.append)
+    assert result.status == "complete" and result.reason == ""
+    assert seen == result.epochs and [m.epoch for m in seen] == [1, 2]
+    for metrics in seen:
+        assert 0.0 <= metrics.val_acc <= 1.0 and math.isfinite(metrics.val_loss)
+        assert metrics.train_images == 256 and metrics.images_per_s > 0 and metrics.seconds > 0
+    assert result.val_acc == seen[-1].val_acc and result.images_per_s > 0
+    assert result.latency_ms_b1 is None
+    json.dumps(result.to_dict())  # travels as JSON to Ray and the results table
+
+
+def test_same_seed_same_numbers_on_cpu(data):
+    first = train_proxy(small_arch(), data, budget())
+    second = train_proxy(small_arch(), data, budget())
+    numbers = [[(m.val_acc, m.val_loss, m.train_loss) for m in r.epochs] for r in (first, second)]
+    assert numbers[0] == numbers[1]
+    other = train_proxy(small_arch(), data, budget(seed=1))
+    assert [m.train_loss for m in other.epochs] != [m.train_loss for m in first.epochs]
+
+
+def test_loads_the_data_itself_and_measures_latency():
+    result = train_proxy(small_arch(), None,
+                         budget(epochs=1, train_subset=128, val_subset=50, measure_latency=True))
+    assert result.status == "complete"
+    for value in (result.latency_ms_b1, result.latency_ms_batch, result.throughput):
+        assert value is not None and math.isfinite(value) and value > 0
+
+
+def test_recipe_options_run(data):
+    result = train_proxy(small_arch(), data,
+                         budget(epochs=1, mixup=0.8, cutmix=1.0, grad_clip=1.0, batch_size=63))
+    assert result.status == "complete"
+    no_smoothing = train_proxy(small_arch(), data, budget(epochs=1, label_smoothing=0.0))
+    assert no_smoothing.status == "complete"
+
+
+def test_on_epoch_can_stop(data):
+    result = train_proxy(small_arch(), data, budget(epochs=3), on_epoch=lambda m: m.epoch >= 1)
+    assert result.status == "stopped" and result.epochs_completed == 1
+
+
+# ---- failures are results ---------------------------------------------------------------------------
+def test_nan_inputs_diverge(data):
+    # A standard deviation of zero turns every pixel into inf or nan: the loss cannot be finite.
+    broken = ProxyData(**{**data.__dict__, "std": (0.0,)})
+    result = train_proxy(small_arch(), broken, budget())
+    assert result.status == "diverged" and "epoch 1" in result.reason
+    assert result.epochs_completed == 0
+
+
+def test_loss_becoming_nan_in_a_later_epoch_diverges(data, monkeypatch):
+    from timm.loss import LabelSmoothingCrossEntropy
+
+    original = LabelSmoothingCrossEntropy.forward
+    calls = {"n": 0}
+
+    def nan_after_one_epoch(self, x, target):
+        calls["n"] += 1
+        loss = original(self, x, target)
+        return loss * float("nan") if calls["n"] > 4 else loss  # 4 steps per epoch
+
+    monkeypatch.setattr(LabelSmoothingCrossEntropy, "forward", nan_after_one_epoch)
+    result = train_proxy(small_arch(), data, budget(epochs=3))
+    assert result.status == "diverged" and "epoch 2" in result.reason
+    assert result.epochs_completed == 1
+
+
+def test_out_of_memory_is_a_status(data, monkeypatch):
+    from t2tsearch.models.vit import T2TViT
+
+    def no_memory(self, x):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(T2TViT, "forward", no_memory)
+    result = train_proxy(small_arch(), data, budget())
+    assert result.status == "oom" and "out of memory" in result.reason
+    assert result.epochs_completed == 0
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"in_chans": 3}, "in_chans 3 does not match"),
+    ({"num_classes": 100}, "num_classes 100 does not match"),
+    ({"img_size": 32}, "img_size 32 does not match"),
+    ({"backbone.num_heads": 3}, "not divisible by num_heads"),
+])
+def test_bad_configuration_is_invalid(data, changes, reason):
+    result = train_proxy(small_arch(**changes), data, budget())
+    assert result.status == "invalid" and reason in result.reason
+    assert "\n" not in result.reason
+
+
+def test_build_failure_is_invalid(data, monkeypatch):
+    import t2tsearch.models.vit as vit
+
+    def refuse(cfg):
+        raise InfeasibleArchError("no tokens left")
+
+    monkeypatch.setattr(vit, "build_model", refuse)
+    result = train_proxy(small_arch(), data, budget())
+    assert result == TrainResult("invalid", "no tokens left", seconds=result.seconds)
+
+
+def test_budget_is_the_agreed_interface():
+    assert TrainBudget().dataset == "mnist5k" and TrainBudget().train_subset is None
+    with pytest.raises(ValueError):
+        TrainBudget(epoch=3)  # a misspelt key in a space's train: section is an error
+
+
+def test_optimizer_skips_decay_on_1d_and_tokens():
+    from timm.optim import create_optimizer_v2
+
+    from t2tsearch.models.vit import build_model
+
+    model = build_model(small_arch())
+    optimizer = create_optimizer_v2(model, "adamw", lr=1e-3, weight_decay=0.05)
+    decayed = {id(p) for group in optimizer.param_groups if group["weight_decay"] > 0
+               for p in group["params"]}
+    named = dict(model.named_parameters())
+    assert id(named["cls_token"]) not in decayed and id(named["norm.weight"]) not in decayed
+    assert id(named["head.weight"]) in decayed
+
+
+def test_measure_latency_of_a_config():
+    timing = measure_latency(small_arch(), batch_size=4, device="cpu", runs=3, warmup=1)
+    assert isinstance(timing, Latency) and timing.device == "cpu"
+    assert 0 < timing.ms_b1 and 0 < timing.ms_batch and math.isfinite(timing.throughput)
+
+
+# ---- the command ---------------------------------------------------------------------------------
+def test_cli_train_prints_a_final_line(capsys):
+    code = main(["train", "t2t_vit_7", "--img-size", "16", "--epochs", "1", "--batch-size", "64",
+                 "--train-subset", "128", "--no-latency"])
+    captured = capsys.readouterr()
+    assert code == 0
+    final = captured.out.strip().splitlines()[-1]
+    assert final.startswith("t2t_vit_7: val acc ") and "M params" in final and "GMACs" in final
+    assert "img/s" in final and "(1 epoch, complete)" in final
+    assert "epoch 1/1" in captured.err  # the progress goes to stderr
+
+
+def test_cli_train_json(tmp_path, capsys):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(small_arch().to_yaml())
+    code = main(["train", str(path), "--epochs", "1", "--batch-size", "64", "--train-subset",
+                 "128", "--no-latency", "--json", "--seed", "3"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["name"] == "tiny" and report["arch"]["img_size"] == 28  # mnist5k's native size
+    assert report["result"]["status"] == "complete" and report["budget"]["seed"] == 3
+    assert report["cost"]["params"] > 0 and 0 <= report["result"]["val_acc"] <= 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "t2t_vit_7", "--dataset", "cifar1O"], "did you mean cifar10"),
+    (["train", "t2t_vit_7", "--dataset", "cifar10", "--data-dir", "/nonexistent"],
+     "cifar-10-batches-py"),
+    (["train", "t2t_vit_7", "--img-size", "2"], "leaves no tokens"),
+    (["train", "t2t_vit_7", "--epochs", "0"], "epochs"),
+    (["train", "no_such_model"], "unknown preset"),
+    (["cost", "t2t_vit_7", "--latency", "--device", "cuda:7"], "CUDA"),
+])
+def test_cli_train_bad_input_is_one_line(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err
+
+
+def test_cli_cost_latency(capsys):
+    assert main(["cost", "t2t_vit_7", "--img-size", "16", "--num-classes", "10", "--latency",
+                 "--batch-size", "2", "--device", "cpu"]) == 0
+    assert "latency" in capsys.readouterr().out
+    assert main(["cost", "t2t_vit_7", "--img-size", "16", "--latency", "--batch-size", "2",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["latency"]["ms_b1"] > 0 and report["latency"]["throughput"] > 0
