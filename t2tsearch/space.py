@@ -590,7 +590,9 @@ _TYPE_ERRORS = ("_type", "_parsing", "literal_error", "enum", "bool_", "int_", "
 
 def _describe_error(err: ValidationError, root: Any) -> tuple[str, str]:
     """The first problem of a ValidationError as (key.path, reason), with a did-you-mean hint."""
-    first = err.errors()[0]
+    errors = err.errors()
+    # An unknown key explains the others (a misspelt section also leaves one missing).
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
@@ -607,13 +609,20 @@ def _describe_error(err: ValidationError, root: Any) -> tuple[str, str]:
         if any(tag in kind for tag in _TYPE_ERRORS) and not isinstance(value, (dict, list)):
             reason += f" (got {value!r})"
     # Union members appear in loc as type names; they mean nothing to a YAML author.
-    where = ".".join(str(part) for part in loc if not _is_union_tag(part))
-    return where, reason
+    kept = [part for i, part in enumerate(loc) if not _is_union_tag(root, loc[:i], part)]
+    if len(kept) < len(loc) and kind.endswith("_type"):
+        # Each member of a union failed; naming only the first member's type would mislead.
+        reason = f"expected a number, a string or true/false (got {first.get('input')!r})"
+    return ".".join(str(part) for part in kept), reason
 
 
-def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and (part in ("str", "int", "float", "bool", "none")
-                                      or "[" in part or part.startswith("function-"))
+def _is_union_tag(root: Any, parent: tuple, part: Any) -> bool:
+    if not isinstance(part, str):
+        return False
+    if part in (_keys_at(root, tuple(p for p in parent if not _is_union_tag(root, (), p))) or ()):
+        return False  # a real key that happens to be spelt like a type, e.g. `int:`
+    return part in ("str", "int", "float", "bool", "none") or "[" in part \
+        or part.startswith("function-")
 
 
 # ---- loading -----------------------------------------------------------------------------------
