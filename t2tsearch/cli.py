@@ -331,6 +331,58 @@ def _preset_names() -> set[str]:
     return set(PRESETS)
 
 
+# ---- the search ---------------------------------------------------------------------------------
+@app.command()
+def run(
+    space: Annotated[str | None, typer.Argument(help="Search space YAML (omit with --resume).")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: SPACE-NAME-DATE-TIME).")] = None,
+    out: Annotated[str, typer.Option(help="Folder that holds runs.")] = "results",
+    resume: Annotated[str | None, typer.Option(help="Go on with the run in this folder.")] = None,
+    trials: Annotated[int | None, typer.Option(help="Trials to train (overrides search.trials).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Trials at once.")] = None,
+    cpus_per_trial: Annotated[float | None, typer.Option(help="CPUs per trial.")] = None,
+    gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial, may be fractional.")] = None,
+    sampler: Annotated[str | None, typer.Option(help="nsga2, tpe, gp, random or grid.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="pareto_asha, asha or none.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster to attach to (ray://... or host:port).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray Tune's own tables and logs.")] = False,
+) -> None:
+    """Search a space: Optuna proposes, Ray Tune trains, the run directory records everything."""
+    from t2tsearch.search import SearchOptions, run_search
+
+    if space is not None and resume is not None:
+        raise UserError("run: give either a space file or --resume RUN_DIR, not both")
+    options = SearchOptions(trials=trials, concurrency=concurrency, cpus_per_trial=cpus_per_trial,
+                            gpus_per_trial=gpus_per_trial, sampler=sampler, scheduler=scheduler,
+                            seed=seed, address=address, verbose=verbose,
+                            command=["t2tsearch", *sys.argv[1:]], echo=typer.echo)
+    summary = run_search(space, out=out, name=name, resume=resume, options=options)
+    if summary.note:
+        typer.echo(summary.note)
+    table = summary.table
+    counts = table["status"].value_counts().to_dict() if not table.empty else {}
+    typer.echo(f"\n{len(table)} proposals: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if summary.front.empty:
+        typer.echo("no full-budget trial yet: no Pareto front")
+    else:
+        typer.echo(f"Pareto front ({len(summary.front)} architectures, full-budget trials only):")
+        typer.echo(format_front(summary.front))
+    typer.echo(f"\ntrials table: {summary.run.trials_csv}")
+
+
+def format_front(front) -> str:
+    """The front as a plain-text table: trial, accuracy, MACs, params, architecture."""
+    from t2tsearch.arch import ArchConfig
+
+    lines = [f"  {'trial':>5} {'acc %':>6} {'MMACs':>9} {'params':>9}  architecture"]
+    for _, row in front.iterrows():
+        arch = ArchConfig.from_json(row["arch"]).short()
+        lines.append(f"  {row['trial']:>5} {row['accuracy']:>6.1f} {row['macs'] / 1e6:>9.2f} "
+                     f"{row['params'] / 1e6:>8.3f}M  {arch}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit status 2, never a traceback.
 
