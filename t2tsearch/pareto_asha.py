@@ -1,0 +1,117 @@
+"""Pareto-aware asynchronous successive halving (MO-ASHA, Schmucker et al. 2021) for Ray Tune.
+
+Single-metric ASHA ranks trials by accuracy alone, so at every rung it stops the small models
+whose accuracy trails, even when they are the best at their cost. Here a trial reaching a rung
+is ranked among the trials recorded there by non-domination over (accuracy so far, cost), with
+NSGA-II's crowding distance breaking ties inside a front; it continues if it is in the top 1/eta.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from optuna.study._multi_objective import _fast_non_domination_rank
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+
+@dataclass(frozen=True)
+class RungMetric:
+    """A reported metric and whether larger is better."""
+
+    key: str
+    maximize: bool
+
+
+def crowding_distance(losses: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of points on one front (larger: more isolated, kept first)."""
+    count, dims = losses.shape
+    distance = np.zeros(count)
+    if count <= 2:
+        return np.full(count, np.inf)
+    for dim in range(dims):
+        order = np.argsort(losses[:, dim], kind="stable")
+        span = losses[order[-1], dim] - losses[order[0], dim]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            gaps = (losses[order[2:], dim] - losses[order[:-2], dim]) / span
+            distance[order[1:-1]] += gaps
+    return distance
+
+
+def rank_and_crowding(losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-domination rank (0 = Pareto front) and crowding distance of each row of `losses`."""
+    ranks = _fast_non_domination_rank(losses)
+    crowding = np.zeros(len(losses))
+    for rank in np.unique(ranks):
+        members = np.flatnonzero(ranks == rank)
+        crowding[members] = crowding_distance(losses[members])
+    return ranks, crowding
+
+
+def strictly_ahead(losses: np.ndarray, index: int) -> int:
+    """How many rows are more deserving of promotion than row `index`: a lower rank, or the same
+    rank and a larger crowding distance. Ties do not count, as ASHA keeps a trial whose value
+    equals the cut-off."""
+    ranks, crowding = rank_and_crowding(losses)
+    better_rank = ranks < ranks[index]
+    same_rank_wider = (ranks == ranks[index]) & (crowding > crowding[index])
+    return int(np.count_nonzero(better_rank | same_rank_wider))
+
+
+class ParetoASHA(FIFOScheduler):
+    """Asynchronous successive halving whose promotion rule is Pareto rank over several metrics."""
+
+    def __init__(self, metrics: list[RungMetric], max_t: int, grace_period: int = 1,
+                 reduction_factor: float = 3, time_attr: str = "epoch") -> None:
+        super().__init__()
+        if not metrics:
+            raise ValueError("ParetoASHA needs at least one metric")
+        self.metrics = metrics
+        self.time_attr = time_attr
+        self.max_t = max_t
+        self.reduction_factor = reduction_factor
+        self.rungs: list[int] = []
+        milestone = float(grace_period)
+        while milestone < max_t:
+            self.rungs.append(int(round(milestone)))
+            milestone *= reduction_factor
+        self.recorded: dict[int, dict[str, np.ndarray]] = {rung: {} for rung in self.rungs}
+        self.stopped: set[str] = set()
+
+    def _losses(self, result: dict) -> np.ndarray:
+        values = []
+        for metric in self.metrics:
+            value = result.get(metric.key)
+            if value is None or not math.isfinite(float(value)):
+                values.append(math.inf)  # a diverged or unreported metric ranks last
+            else:
+                values.append(-float(value) if metric.maximize else float(value))
+        return np.array(values)
+
+    def decide(self, trial_id: str, progress: float, result: dict) -> str:
+        """Record the trial at the highest rung it has newly reached and say whether it goes on."""
+        for rung in reversed(self.rungs):
+            if progress < rung or trial_id in self.recorded[rung]:
+                continue
+            at_rung = self.recorded[rung]
+            at_rung[trial_id] = self._losses(result)
+            ids = list(at_rung)
+            keep = math.ceil(len(ids) / self.reduction_factor)
+            ahead = strictly_ahead(np.stack([at_rung[i] for i in ids]), ids.index(trial_id))
+            if ahead >= keep:
+                self.stopped.add(trial_id)
+                return TrialScheduler.STOP
+            return TrialScheduler.CONTINUE
+        return TrialScheduler.CONTINUE
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        progress = result.get(self.time_attr)
+        if progress is None or result.get("final") or progress >= self.max_t:
+            return TrialScheduler.CONTINUE
+        return self.decide(trial.trial_id, float(progress), result)
+
+    def debug_string(self) -> str:
+        filled = ", ".join(f"epoch {rung}: {len(self.recorded[rung])}" for rung in self.rungs)
+        return f"ParetoASHA(rungs: {filled or 'none'}; stopped {len(self.stopped)})"

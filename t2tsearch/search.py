@@ -1,0 +1,533 @@
+"""The search run: Ray Tune trains proposals, a persistent Optuna study proposes and records them."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from t2tsearch.arch import ArchConfig
+from t2tsearch.cost import count_cost
+from t2tsearch.errors import UserError
+from t2tsearch.results import (
+    STUDY_NAME,
+    RunDir,
+    now_iso,
+    objective_specs,
+    pareto_front,
+    run_metadata,
+    write_trials_csv,
+)
+from t2tsearch.space import (
+    SearchSpace,
+    SpaceError,
+    check_architecture,
+    check_cost,
+    grid_space,
+    load_space,
+    parse_space,
+    suggest,
+)
+
+# Give up proposing when this many proposals in a row were rejected before training: the
+# space's constraints leave (almost) nothing, and the sampler would spin for ever.
+MAX_REJECTED_IN_A_ROW = 200
+
+TrialState = optuna.trial.TrialState
+
+
+@dataclass
+class SearchOptions:
+    """Command-line overrides of the space's `search:` section, plus how and where to run."""
+
+    trials: int | None = None
+    concurrency: int | None = None
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    sampler: str | None = None
+    seed: int | None = None
+    scheduler: str | None = None
+    address: str | None = None
+    verbose: bool = False
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+    echo: Callable[[str], None] = print
+
+    def search_overrides(self) -> dict[str, Any]:
+        fields = ("trials", "concurrency", "cpus_per_trial", "gpus_per_trial", "sampler", "seed",
+                  "scheduler")
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+
+
+def apply_overrides(space: SearchSpace, overrides: dict[str, Any], source: str) -> SearchSpace:
+    """The space with its `search:` section overridden, validated as if written in the file."""
+    if not overrides:
+        return space
+    data = space.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["search"] = {**data["search"], **overrides}
+    return parse_space(data, f"{source} (with command-line overrides)")
+
+
+# ---- Optuna --------------------------------------------------------------------------------------
+def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler a space asks for, seeded, sized for short searches."""
+    settings = space.search
+    seed = settings.seed
+    name = settings.sampler
+    if name == "nsga2":
+        # Optuna's default population (50) is a random search for any run shorter than that.
+        population = max(4, min(10, settings.trials // 3))
+        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+    if name == "tpe":
+        startup = max(2, min(10, settings.trials // 3))
+        return optuna.samplers.TPESampler(n_startup_trials=startup, multivariate=True, group=True,
+                                          seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=max(2, min(10, settings.trials // 3)))
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(grid_space(space), seed=seed)
+    raise SpaceError(f"search.sampler: unknown sampler '{name}'")
+
+
+def open_study(run: RunDir, space: SearchSpace, create: bool) -> optuna.Study:
+    directions = [objective.direction for objective in space.objectives]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # experimental-feature warnings of some samplers
+        sampler = make_sampler(space)
+    if create:
+        study = optuna.create_study(study_name=STUDY_NAME, storage=run.storage_url,
+                                    directions=directions, sampler=sampler)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # set_metric_names is marked experimental
+            study.set_metric_names([objective.metric for objective in space.objectives])
+        return study
+    return optuna.load_study(study_name=STUDY_NAME, storage=run.storage_url, sampler=sampler)
+
+
+def objective_values(space: SearchSpace, attrs: dict[str, Any]) -> list[float] | None:
+    """The study's objective values from a trial's recorded metrics; None if one is missing."""
+    column = {"accuracy": "accuracy", "macs": "macs", "params": "params", "latency": "latency_ms"}
+    values = [attrs.get(column[objective.metric]) for objective in space.objectives]
+    if any(value is None or not math.isfinite(float(value)) for value in values):
+        return None
+    return [float(value) for value in values]
+
+
+# ---- what runs inside a Ray worker -------------------------------------------------------------------
+def proxy_trainable(config: dict[str, Any]) -> None:
+    """Ray Tune function trainable: train one proposal, report every epoch, then a final result.
+
+    Knows nothing of the search: it reads an architecture and a budget and reports metrics.
+    """
+    import torch
+    from ray import tune
+
+    from t2tsearch.train import TrainBudget, train_proxy
+
+    torch.set_num_threads(max(1, int(config.get("cpus", 1))))
+    cfg = ArchConfig.from_json(config["arch"])
+    budget = TrainBudget.model_validate(config["budget"])
+    fixed = {"macs": config["macs"], "params": config["params"], "max_epochs": budget.epochs}
+
+    def epoch_metrics(metrics) -> dict[str, Any]:
+        return {"epoch": metrics.epoch, "accuracy": 100.0 * metrics.val_acc,
+                "val_loss": metrics.val_loss, "train_loss": metrics.train_loss,
+                "images_per_s": metrics.images_per_s, "epoch_seconds": metrics.seconds, **fixed}
+
+    def on_epoch(metrics) -> None:
+        if metrics.epoch < budget.epochs:  # the last epoch is reported once, with the outcome
+            tune.report({**epoch_metrics(metrics), "status": "running", "final": False})
+
+    result = train_proxy(cfg, None, budget, on_epoch)
+    final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
+    if result.epochs:
+        final.update(epoch_metrics(result.epochs[-1]))
+    final.update({
+        "status": result.status, "reason": result.reason, "final": True,
+        "seconds": result.seconds, "images_per_s": result.images_per_s,
+        "latency_ms": result.latency_ms_b1, "accuracy_curve": [100.0 * e.val_acc for e in result.epochs],
+    })
+    tune.report(final)
+
+
+# ---- the searcher: Optuna's ask/tell behind Ray's Searcher interface -------------------------------
+_TRAIN_STATUS = {"complete": "complete", "diverged": "diverged", "oom": "oom",
+                 "invalid": "infeasible", "stopped": "stopped_early"}
+
+
+class StudySearcher:
+    """Proposes architectures from the Optuna study; rejects infeasible, over-budget and
+    already-seen ones before Ray spends anything on them; tells the study every outcome."""
+
+    def __init__(self, space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
+                 progress: Progress) -> None:
+        from ray.tune.search import Searcher
+
+        class _Adapter(Searcher):
+            # Ray calls these; the logic lives in the outer object, which holds no Ray state.
+            def suggest(inner, trial_id: str):  # noqa: N805
+                return self.suggest(trial_id)
+
+            def on_trial_result(inner, trial_id: str, result: dict) -> None:  # noqa: N805
+                self.on_trial_result(trial_id, result)
+
+            def on_trial_complete(inner, trial_id: str, result: dict | None = None,  # noqa: N805
+                                  error: bool = False) -> None:
+                self.on_trial_complete(trial_id, result, error)
+
+        self.ray_searcher = _Adapter()
+        self.space = space
+        self.study = study
+        self.run = run
+        self.budget_left = budget_left
+        self.progress = progress
+        self.live: dict[str, optuna.Trial] = {}  # Ray trial id -> Optuna trial
+        self.curves: dict[str, list[float]] = {}
+        self.seconds: dict[str, float] = {}  # training time so far, for trials stopped early
+        self.running_ids: dict[str, int] = {}  # config id -> trial number, while training
+        self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
+        self.gave_up: str | None = None
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            config_id = trial.user_attrs.get("config_id")
+            if config_id and trial.user_attrs.get("status") == "complete":
+                self.done_ids.setdefault(config_id, trial.number)
+
+    # Ray: a new trial wants a config.
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        from ray.tune.search import Searcher
+
+        rejected = 0
+        while self.budget_left > 0:
+            if rejected >= MAX_REJECTED_IN_A_ROW:
+                self.gave_up = (f"stopped proposing: {rejected} proposals in a row broke the "
+                                f"space's constraints or repeated running ones")
+                return Searcher.FINISHED
+            trial = self.study.ask()
+            cfg = suggest(trial, self.space)
+            trial.set_user_attr("arch", cfg.to_json())
+            trial.set_user_attr("config_id", cfg.id)
+            trial.set_user_attr("groups", self.space.groups_of(cfg))
+            trial.set_user_attr("max_epochs", self.space.train.epochs)
+            reason = check_architecture(cfg, self.space)
+            cost = None
+            if reason is None:
+                cost = count_cost(cfg, self.run.cost_cache)
+                trial.set_user_attr("params", cost.params)
+                trial.set_user_attr("macs", cost.macs)
+                reason = check_cost(cost, self.space)
+            if reason is not None:
+                self._finish(trial, TrialState.FAIL, status="infeasible", reason=reason)
+                rejected += 1
+                continue
+            if cfg.id in self.done_ids:
+                self._reuse(trial, self.done_ids[cfg.id])
+                continue
+            if cfg.id in self.running_ids:
+                self._finish(trial, TrialState.FAIL, status="duplicate",
+                             reason=f"same architecture as trial {self.running_ids[cfg.id]}, "
+                                    f"still training")
+                rejected += 1
+                continue
+            assert cost is not None
+            self.budget_left -= 1
+            trial.set_user_attr("consumed", True)
+            self.live[trial_id] = trial
+            self.curves[trial_id] = []
+            self.running_ids[cfg.id] = trial.number
+            self.progress.started(trial.number)
+            return {"arch": cfg.to_json(), "budget": self.space.train.model_dump(mode="json"),
+                    "macs": cost.macs, "params": cost.params, "trial_number": trial.number,
+                    "cpus": self.space.search.cpus_per_trial}
+        return Searcher.FINISHED
+
+    def _reuse(self, trial: optuna.Trial, source_number: int) -> None:
+        source = self.study.get_trials(deepcopy=False)[source_number]
+        for key in ("accuracy", "latency_ms", "epochs", "seconds", "images_per_s", "accuracy_curve"):
+            if key in source.user_attrs:
+                trial.set_user_attr(key, source.user_attrs[key])
+        trial.set_user_attr("reused_from", source_number)
+        trial.set_user_attr("consumed", True)
+        self.budget_left -= 1
+        self._finish(trial, TrialState.COMPLETE, status="complete",
+                     reason=f"same architecture as trial {source_number}: result reused",
+                     values=source.values)
+
+    def _finish(self, trial: optuna.Trial, state: TrialState, status: str, reason: str = "",
+                values: list[float] | None = None) -> None:
+        trial.set_user_attr("status", status)
+        if reason:
+            trial.set_user_attr("reason", reason)
+        if state == TrialState.COMPLETE:
+            self.study.tell(trial, values)
+        else:
+            self.study.tell(trial, state=state)
+        frame = write_trials_csv(self.run, self.study)
+        row = frame[frame["trial"] == trial.number].iloc[0]
+        self.progress.finished(row, self.budget_left)
+
+    # Ray: an epoch's metrics.
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self.curves and not result.get("final") and "accuracy" in result:
+            self.curves[trial_id].append(float(result["accuracy"]))
+            self.seconds[trial_id] = self.seconds.get(trial_id, 0.0) + result["epoch_seconds"]
+
+    # Ray: the trial ended, finished or stopped by the scheduler or failed.
+    def on_trial_complete(self, trial_id: str, result: dict | None, error: bool) -> None:
+        trial = self.live.pop(trial_id, None)
+        if trial is None:
+            return
+        curve = self.curves.pop(trial_id, [])
+        seconds = self.seconds.pop(trial_id, None)
+        self.running_ids.pop(trial.user_attrs.get("config_id", ""), None)
+        result = result or {}
+        if error:
+            status, reason = "failed", "the trial raised an error; see its error.txt under ray/"
+        elif result.get("final"):
+            status = _TRAIN_STATUS.get(result.get("status", ""), "failed")
+            reason = result.get("reason", "")
+            curve = list(result.get("accuracy_curve") or curve)
+        else:
+            status = "stopped_early"
+            reason = f"stopped by the scheduler after epoch {result.get('epoch', '?')}"
+        if not result.get("final") and seconds is not None:
+            result = {**result, "seconds": seconds}
+        for key in ("accuracy", "latency_ms", "seconds", "images_per_s"):
+            value = result.get(key)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                trial.set_user_attr(key, float(value))
+        trial.set_user_attr("epochs", int(result.get("epoch", len(curve)) or 0))
+        trial.set_user_attr("accuracy_curve", curve)
+        if status == "complete":
+            values = objective_values(self.space, {**trial.user_attrs})
+            if values is None:
+                status, reason = "failed", "an objective was not measured"
+            else:
+                self.done_ids.setdefault(trial.user_attrs["config_id"], trial.number)
+                self._finish(trial, TrialState.COMPLETE, status=status, reason=reason,
+                             values=values)
+                return
+        # Early-stopped trials are pruned, not complete: they never sit on a front.
+        state = TrialState.PRUNED if status == "stopped_early" else TrialState.FAIL
+        self._finish(trial, state, status=status, reason=reason)
+
+
+# ---- progress lines ------------------------------------------------------------------------------
+class Progress:
+    """One line per finished proposal, with a running count and an ETA from trials trained so far."""
+
+    def __init__(self, total: int, echo: Callable[[str], None]) -> None:
+        self.total = total
+        self.echo = echo
+        self.start = time.monotonic()
+        self.trained = 0
+        self.counted = 0  # complete, stopped, failed or reused: what the budget counts
+
+    def started(self, number: int) -> None:
+        pass
+
+    def finished(self, row: pd.Series, budget_left: int) -> None:
+        if row["status"] not in ("infeasible", "duplicate"):
+            self.counted += 1
+        if row["status"] != "infeasible" and pd.isna(row.get("reused_from")):
+            self.trained += 1
+        elapsed = time.monotonic() - self.start
+        remaining = max(self.total - self.counted, 0)
+        eta = ""
+        if self.trained and remaining:
+            eta = f" | ETA {_duration(elapsed / self.counted * remaining)}"
+        accuracy = "" if pd.isna(row.get("accuracy")) else f"acc {row['accuracy']:5.1f}%"
+        macs = "" if pd.isna(row.get("macs")) else f"{row['macs'] / 1e6:8.2f} MMACs"
+        status = row["status"]
+        if status != "complete" or not pd.isna(row.get("reused_from")):
+            status = f"{status}: {row['reason']}" if row["reason"] else status
+        cfg = ArchConfig.from_json(row["arch"])
+        self.echo(f"[{self.counted:>3}/{self.total}] trial {row['trial']:>3} {cfg.short():<52} "
+                  f"{accuracy:>11} {macs:>15} | {status}{eta}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+# ---- Ray ------------------------------------------------------------------------------------------
+def start_ray(address: str | None, verbose: bool) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local, single-user Ray
+    # Tune's own progress tables go unless asked for (ours print one line per trial); the
+    # legacy reporter is the one that stays silent at verbose=0.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose,
+                              "logging_level": logging.INFO if verbose else logging.ERROR}
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            # Ray's socket paths must stay under 107 bytes: a short temp dir of its own.
+            temp_dir = tempfile.mkdtemp(prefix="t2ts-ray-", dir="/tmp")
+            # Ray's session logs are only worth keeping when the user asked to see them.
+            if not verbose:
+                atexit.register(_shutdown_and_remove, temp_dir)
+            ray.init(num_cpus=os.cpu_count() or 1, _temp_dir=temp_dir,
+                     object_store_memory=256 * 1024**2, **kwargs)
+    except ConnectionError as err:
+        raise UserError(f"--address {address}: cannot reach a Ray cluster there ({err})") from None
+
+
+def _shutdown_and_remove(temp_dir: str) -> None:
+    import ray
+
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def make_scheduler(space: SearchSpace):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from t2tsearch.pareto_asha import ParetoASHA, RungMetric
+
+    settings = space.search
+    epochs = space.train.epochs
+    if settings.scheduler == "none" or epochs <= settings.grace_period:
+        return FIFOScheduler()
+    if settings.scheduler == "asha":
+        return ASHAScheduler(time_attr="epoch", metric="accuracy", mode="max", max_t=epochs,
+                             grace_period=settings.grace_period,
+                             reduction_factor=settings.reduction_factor)
+    metrics = [RungMetric(spec.column, spec.maximize) for spec in objective_specs(space.objectives)]
+    # Latency is measured only after training: rank rungs on what is known by then.
+    metrics = [m for m in metrics if m.key != "latency_ms"] or [RungMetric("accuracy", True)]
+    return ParetoASHA(metrics, max_t=epochs, grace_period=settings.grace_period,
+                      reduction_factor=settings.reduction_factor)
+
+
+# ---- the run ----------------------------------------------------------------------------------------
+@dataclass
+class RunSummary:
+    run: RunDir
+    table: pd.DataFrame
+    front: pd.DataFrame
+    note: str = ""
+
+
+def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results",
+               name: str | None = None, resume: str | os.PathLike[str] | None = None,
+               options: SearchOptions | None = None) -> RunSummary:
+    """Run (or resume) a search; returns the run directory, the trials table and the front."""
+    options = options or SearchOptions()
+    if resume is not None:
+        run = RunDir.open(resume)
+        source = str(run.space_file)
+        space = load_space(run.space_file)
+        create = False
+    else:
+        if space_path is None:
+            raise UserError("run: give a space file, or --resume RUN_DIR")
+        space = load_space(space_path)
+        source = str(space_path)
+        run = None
+        create = True
+    space = apply_overrides(space, options.search_overrides(), source)
+    if run is None:
+        run = RunDir.create(out, name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run.space_file.write_text(space.to_yaml())
+        run.write_meta(run_metadata(options.command, space.search.seed))
+    study = open_study(run, space, create)
+    requeued = requeue_interrupted(study)
+    consumed = sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("consumed"))
+    budget_left = max(space.search.trials - consumed, 0)
+    meta = run.read_meta()
+    session = {"start": now_iso(), "command": list(options.command), "budget_left": budget_left,
+               "requeued": requeued}
+    meta.setdefault("sessions", []).append(session)
+    run.write_meta(meta)
+
+    echo = options.echo
+    echo(f"run {run.path}: space '{space.name}', {space.search.sampler} sampler, "
+         f"{space.search.scheduler} scheduler, {space.search.trials} trials "
+         f"({budget_left} to go{f', {requeued} interrupted re-queued' if requeued else ''}), "
+         f"{space.train.epochs} epochs each on {space.train.dataset} at {space.train.img_size}px")
+    progress = Progress(budget_left, echo)
+    note = ""
+    if budget_left > 0:
+        note = _fit(space, study, run, budget_left, progress, options, len(meta["sessions"]))
+    table = write_trials_csv(run, study)
+    meta = run.read_meta()
+    meta["sessions"][-1]["end"] = now_iso()
+    run.write_meta(meta)
+    front = pareto_front(table, objective_specs(space.objectives)) if not table.empty else table
+    return RunSummary(run=run, table=table, front=front, note=note)
+
+
+def requeue_interrupted(study: optuna.Study) -> int:
+    """Trials left RUNNING by an interrupted session: mark them failed and queue them again."""
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(trial._trial_id, "status", "failed")
+        study._storage.set_trial_user_attr(trial._trial_id, "reason",
+                                           "interrupted; re-queued when the run resumed")
+        study._storage.set_trial_user_attr(trial._trial_id, "consumed", False)
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        if trial.params:
+            study.enqueue_trial(trial.params, skip_if_exists=False)
+        count += 1
+    return count
+
+
+def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
+         progress: Progress, options: SearchOptions, session: int) -> str:
+    from ray import tune
+
+    start_ray(options.address, options.verbose)
+    searcher = StudySearcher(space, study, run, budget_left, progress)
+    settings = space.search
+    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    tuner = tune.Tuner(
+        tune.with_resources(proxy_trainable, resources),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher.ray_searcher,
+            scheduler=make_scheduler(space),
+            num_samples=-1,  # the searcher says when the budget is spent
+            max_concurrent_trials=settings.concurrency,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=f"session-{session}",
+            storage_path=str(run.ray_dir.resolve()),
+            verbose=2 if options.verbose else 0,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    with warnings.catch_warnings():
+        if not options.verbose:
+            warnings.simplefilter("ignore")
+        tuner.fit()
+    return searcher.gave_up or ""
+
+
+def load_run_space(run_path: str | os.PathLike[str]) -> SearchSpace:
+    return load_space(RunDir.open(run_path).space_file)
+
+

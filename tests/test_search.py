@@ -1,0 +1,183 @@
+"""The search end to end on Ray Tune: run directory, statuses, constraints, reuse, resume, CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from t2tsearch.cli import main
+from t2tsearch.results import RunDir, load_trials
+from t2tsearch.search import SearchOptions, apply_overrides, run_search
+from t2tsearch.space import load_space
+
+TINY_SPACE = {
+    "name": "tiny",
+    "base": {"t2t": {"soft_splits": [[7, 4, 2], [3, 2, 1]], "token_dim": 8},
+             "backbone": {"num_heads": 2, "mlp_ratio": 1.0}},
+    "parameters": {"backbone.depth": {"int": {"low": 1, "high": 2}},
+                   "backbone.head_dim": {"choice": [8, 16]}},
+    "train": {"dataset": "mnist5k", "img_size": 28, "epochs": 2, "batch_size": 100,
+              "lr": 0.003, "measure_latency": False, "train_subset": 300, "val_subset": 100},
+    "search": {"trials": 3, "concurrency": 2, "scheduler": "none"},
+}
+
+
+def write_space(folder: Path, **changes) -> Path:
+    data = {**TINY_SPACE, **changes}
+    path = folder / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    import ray
+
+    from t2tsearch.search import start_ray
+
+    start_ray(None, verbose=False)
+    yield
+    ray.shutdown()
+
+
+def quiet() -> SearchOptions:
+    return SearchOptions(echo=lambda line: None, command=["test"])
+
+
+def test_run_writes_the_run_directory_and_a_full_table(tmp_path):
+    lines = []
+    options = SearchOptions(echo=lines.append, command=["t2tsearch", "run", "tiny.yaml"])
+    summary = run_search(write_space(tmp_path), out=str(tmp_path / "results"), name="r1",
+                         options=options)
+    run = summary.run
+    for item in ("space.yaml", "run.json", "study.db", "trials.csv", "ray", "cost_cache"):
+        assert (run.path / item).exists(), item
+    meta = run.read_meta()
+    assert meta["command"] == ["t2tsearch", "run", "tiny.yaml"] and meta["torch"]
+    assert meta["sessions"][0]["end"] >= meta["sessions"][0]["start"]
+
+    table = pd.read_csv(run.trials_csv)
+    assert len(table) == 3
+    assert set(table["status"]) <= {"complete", "stopped_early"}
+    for column in ("trial", "config_id", "accuracy", "macs", "params", "epochs", "status",
+                   "reason", "seconds", "images_per_s", "backbone.depth", "backbone.embed_dim",
+                   "t2t.soft_splits.1.kernel", "t2t.mixer", "img_size"):
+        assert column in table.columns, column
+    complete = table[table["status"] == "complete"]
+    assert (complete["epochs"] == 2).all() and (complete["accuracy"] > 0).all()
+    # The Optuna study is the record: it opens with optuna and agrees with the table.
+    study = optuna.load_study(study_name="t2tsearch", storage=run.storage_url)
+    assert [t.number for t in study.trials] == sorted(table["trial"])
+    assert load_trials(run.path)["config_id"].tolist() == summary.table["config_id"].tolist()
+    # One progress line per finished trial, then the front is built from complete trials only.
+    assert sum(line.startswith("[") for line in lines) == 3
+    assert set(summary.front["status"]) == {"complete"}
+
+
+def test_constraint_breakers_are_recorded_and_never_trained(tmp_path):
+    space = write_space(tmp_path, name="limited", constraints={"max_macs": "200K"},
+                        search={"trials": 2, "concurrency": 2, "scheduler": "none",
+                                "sampler": "random", "seed": 3})
+    summary = run_search(space, out=str(tmp_path), name="r", options=quiet())
+    table = summary.table
+    trained = table[table["status"] != "infeasible"]
+    rejected = table[table["status"] == "infeasible"]
+    assert len(rejected) >= 1
+    assert rejected["reason"].str.contains("max_macs").all()
+    assert (rejected["epochs"] == 0).all() and (rejected["macs"] > 200_000).all()
+    assert (trained["macs"] <= 200_000).all()
+    study = summary.run.load_study()
+    states = {t.number: t.state for t in study.trials}
+    assert all(states[n] == optuna.trial.TrialState.FAIL for n in rejected["trial"])
+
+
+def test_same_architecture_is_not_trained_twice(tmp_path):
+    one_arch = {"backbone.depth": {"choice": [1]}, "backbone.head_dim": {"choice": [8]}}
+    space = write_space(tmp_path, name="single", parameters=one_arch,
+                        search={"trials": 3, "concurrency": 1, "scheduler": "none"})
+    table = run_search(space, out=str(tmp_path), name="r", options=quiet()).table
+    assert table["config_id"].nunique() == 1
+    trained = table[table["reused_from"].isna()]
+    reused = table[table["reused_from"].notna()]
+    assert len(trained) == 1 and len(reused) == 2
+    assert (reused["accuracy"] == trained["accuracy"].iloc[0]).all()
+    assert (reused["status"] == "complete").all()
+
+
+def test_diverging_trials_are_results_and_the_run_goes_on(tmp_path):
+    train = {**TINY_SPACE["train"], "lr": 1.0e6, "warmup_epochs": 0}
+    space = write_space(tmp_path, name="diverge", train=train,
+                        search={"trials": 2, "concurrency": 2, "scheduler": "none"})
+    table = run_search(space, out=str(tmp_path), name="r", options=quiet()).table
+    assert len(table) == 2
+    assert set(table["status"]) == {"diverged"}
+
+
+def test_command_line_overrides_the_search_section(tmp_path):
+    space = load_space(write_space(tmp_path))
+    changed = apply_overrides(space, {"trials": 7, "sampler": "tpe", "gpus_per_trial": 0.25},
+                              "tiny.yaml")
+    assert (changed.search.trials, changed.search.sampler, changed.search.gpus_per_trial) == (
+        7, "tpe", 0.25)
+    assert changed.parameters == space.parameters
+
+
+def test_cli_run_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["run", "--resume", str(tmp_path / "nope")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    space = write_space(tmp_path)
+    assert main(["run", str(space), "--sampler", "annealing", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "search.sampler" in err and "Traceback" not in err and err.count("\n") == 1
+    (tmp_path / "taken").mkdir()
+    assert main(["run", str(space), "--out", str(tmp_path), "--name", "taken"]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path):
+    space = write_space(tmp_path, name="resumable",
+                        search={"trials": 4, "concurrency": 1, "scheduler": "none"})
+    run_path = tmp_path / "runs" / "r"
+    command = [sys.executable, "-c", "import sys; from t2tsearch.cli import main; sys.exit(main())",
+               "run", str(space), "--out", str(tmp_path / "runs"), "--name", "r"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            csv = run_path / "trials.csv"
+            if csv.is_file() and len(pd.read_csv(csv)) >= 1:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the first trial never finished")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # as a crash or a lost machine would
+        process.wait()
+    before = load_trials(run_path)
+    finished_before = set(before.loc[before["status"] == "complete", "trial"])
+    assert finished_before
+
+    summary = run_search(None, resume=str(run_path), options=quiet())
+    table = summary.table
+    consumed = table[table["status"].isin(["complete", "stopped_early", "diverged"])]
+    assert len(consumed) == 4  # the budget, no more, no less
+    # Finished trials were kept as they were, not trained again.
+    kept = table[table["trial"].isin(finished_before)]
+    assert (kept["status"] == "complete").all()
+    interrupted = table[table["reason"].str.contains("interrupted", na=False)]
+    for _, row in interrupted.iterrows():  # re-queued: the same architecture trained again
+        retrained = table[(table["config_id"] == row["config_id"]) & (table["status"] == "complete")]
+        assert len(retrained) >= 1
+    assert len(RunDir.open(run_path).read_meta()["sessions"]) == 2
