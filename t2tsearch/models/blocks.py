@@ -136,7 +136,10 @@ class Transition(nn.Module):
 
 def build_blocks(bb: BackboneConfig) -> nn.Sequential:
     """The backbone as a sequence of blocks (and transitions, for dense)."""
-    drop_rates = torch.linspace(0, bb.drop_path_rate, bb.depth).tolist()
+    # Stochastic depth grows linearly with depth. Plain Python, not torch.linspace: the model
+    # may be built on the meta device (cost counting), where tensors hold no values.
+    steps = max(bb.depth - 1, 1)
+    drop_rates = [bb.drop_path_rate * index / steps for index in range(bb.depth)]
     dim = bb.embed_dim
     if bb.block == "dense":
         layers: list[nn.Module] = []
