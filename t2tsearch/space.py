@@ -49,17 +49,6 @@ class SpaceError(UserError):
     """A search space that cannot be used; the message is 'file: key.path: reason'."""
 
 
-# (in_chans, num_classes) of each dataset the trainer knows; None: the space's base decides.
-# Temporary home: t2tsearch/data.py will own this table once it lands.
-_DATASET_SHAPE: dict[str, tuple[int, int | None]] = {
-    "mnist5k": (1, 10),
-    "mnist": (1, 10),
-    "fashion_mnist": (1, 10),
-    "cifar10": (3, 10),
-    "cifar100": (3, 100),
-    "imagefolder": (3, None),
-}
-
 # A soft split added when a sample has more splits than its base: the official later splits.
 DEFAULT_EXTRA_SPLIT = SoftSplit(kernel=3, stride=2, padding=1)
 
@@ -438,12 +427,16 @@ def _check_semantics(space: SearchSpace) -> None:
 def _resolve_base(space: SearchSpace) -> ArchConfig:
     from t2tsearch.models.presets import get_preset
 
+    from t2tsearch.data import DATASETS
+
     dataset = space.train.dataset
-    if dataset not in _DATASET_SHAPE:
+    if dataset not in DATASETS:
         raise _Problem("train.dataset", f"unknown dataset '{dataset}'"
-                       + (_did_you_mean(dataset, list(_DATASET_SHAPE))
-                          or f"; known: {', '.join(_DATASET_SHAPE)}"))
-    in_chans, num_classes = _DATASET_SHAPE[dataset]
+                       + (_did_you_mean(dataset, list(DATASETS))
+                          or f"; known: {', '.join(DATASETS)}"))
+    in_chans = DATASETS[dataset].in_chans
+    # imagefolder counts its classes from the user's folder, unknown here: the space says.
+    num_classes = DATASETS[dataset].num_classes or None
     if isinstance(space.base, str):
         try:
             cfg = get_preset(space.base)
