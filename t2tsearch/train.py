@@ -104,7 +104,6 @@ class TrainResult:
 EpochCallback = Callable[[EpochMetrics], "bool | None"]
 
 
-
 # Learning rate at the start of warm-up and at the end of the cosine, as fractions of budget.lr.
 WARMUP_START_FRACTION = 0.01
 FINAL_LR_FRACTION = 0.01
