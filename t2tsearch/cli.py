@@ -369,6 +369,15 @@ def run(
         typer.echo(f"Pareto front ({len(summary.front)} architectures, full-budget trials only):")
         typer.echo(format_front(summary.front))
     typer.echo(f"\ntrials table: {summary.run.trials_csv}")
+    if summary.interrupted:
+        typer.echo(f"interrupted with {summary.interrupted} trial(s) in flight; go on with: "
+                   f"t2tsearch run --resume {summary.run.path}", err=True)
+        raise typer.Exit(130)
+    if summary.failed:
+        # 64 + N: a script can tell "N trials failed" apart from a user error (2).
+        typer.echo(f"{summary.failed} trial(s) failed (diverged, out of memory or raised); "
+                   f"see the reason column of the trials table", err=True)
+        raise typer.Exit(64 + min(summary.failed, 63))
 
 
 def format_front(front) -> str:
@@ -383,6 +392,76 @@ def format_front(front) -> str:
     return "\n".join(lines)
 
 
+# ---- reports ----
+@app.command()
+def report(
+    run_dir: Annotated[str, typer.Argument(metavar="RUN", help="Run directory.")],
+    out: Annotated[str | None, typer.Option(help="Page to write (default RUN/report.html).")] = None,
+    images: Annotated[bool, typer.Option(
+        help="Also write PNGs of the main plots (needs a Chrome/Chromium).")] = True,
+) -> None:
+    """Write a run's report: fronts, hypervolume, importance, group verdict, one offline page."""
+    from t2tsearch.report import build_report
+
+    path = build_report(run_dir, out, images=images, echo=typer.echo)
+    typer.echo(f"report: {path}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[str], typer.Argument(metavar="RUN RUN...", help="Two or more runs.")],
+    out: Annotated[str, typer.Option(help="Page to write.")] = "compare.html",
+) -> None:
+    """Overlay several runs' fronts and hypervolume curves (common reference point) on one page."""
+    from t2tsearch.report import build_comparison
+
+    typer.echo(f"comparison: {build_comparison(runs, out)}")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[str, typer.Argument(metavar="RUN", help="Run directory.")],
+    out: Annotated[str, typer.Option(help="YAML file (--trial) or folder (--front).")],
+    front: Annotated[bool, typer.Option("--front", help="Every front architecture, one file "
+                                        "each, into the folder --out.")] = False,
+    trial: Annotated[int | None, typer.Option(help="One trial's architecture.")] = None,
+) -> None:
+    """Write architectures from a run as YAML that cost, train and build_model accept."""
+    from t2tsearch.export import export_front, export_trial
+
+    if front == (trial is not None):
+        raise UserError("export: give exactly one of --front or --trial N")
+    if trial is not None:
+        typer.echo(f"trial {trial}: {export_trial(run_dir, trial, out)}")
+        return
+    paths = export_front(run_dir, out)
+    typer.echo(f"{len(paths)} front architectures written to {out}:")
+    for path in paths:
+        typer.echo(f"  {path}")
+
+
+@app.command()
+def confirm(
+    run_dir: Annotated[str, typer.Argument(metavar="RUN", help="Run directory.")],
+    seeds: Annotated[int, typer.Option(min=2, help="Seeds per front architecture in all, the "
+                                       "search's own included.")] = 3,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Trainings at once.")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster to attach to.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray Tune's output.")] = False,
+) -> None:
+    """Re-train the front's architectures on more seeds; the report then shows mean ± spread."""
+    from t2tsearch.confirm import run_confirm
+
+    summary = run_confirm(run_dir, seeds, concurrency=concurrency, address=address,
+                          echo=typer.echo, verbose=verbose)
+    typer.echo(f"{summary.trained} trained, {summary.skipped} already done, "
+               f"{summary.failed} failed; front after confirmation:")
+    for _, row in summary.front.iterrows():
+        spread = f" ± {row['accuracy_std']:.2f} ({int(row['seeds'])} seeds)" if row["seeds"] > 1 else ""
+        typer.echo(f"  trial {row['trial']:>4} {row['config_id']} acc {row['accuracy']:6.2f}%"
+                   f"{spread} | {row['macs'] / 1e6:.2f} MMACs")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit status 2, never a traceback.
 
@@ -393,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         typer.echo(f"t2tsearch: error: {err}", err=True)
         return 2
+    except KeyboardInterrupt:
+        typer.echo("t2tsearch: interrupted", err=True)
+        return 130
     except SystemExit as done:  # click's standalone mode always ends with SystemExit
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     return 0

@@ -430,6 +430,14 @@ class RunSummary:
     table: pd.DataFrame
     front: pd.DataFrame
     note: str = ""
+    interrupted: int = 0  # trials cut off by Ctrl-C; `--resume` trains them again
+
+    @property
+    def failed(self) -> int:
+        """Trials that diverged, ran out of memory or raised."""
+        if self.table.empty:
+            return 0
+        return int(self.table["status"].isin(["diverged", "oom", "failed"]).sum())
 
 
 def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results",
@@ -449,7 +457,21 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
         source = str(space_path)
         run = None
         create = True
-    space = apply_overrides(space, options.search_overrides(), source)
+    overrides = options.search_overrides()
+    if run is not None:
+        changed = sorted(set(overrides) & {"sampler", "seed", "scheduler"})
+        if changed:
+            raise UserError(f"--resume {run.path}: --{changed[0]} cannot change on resume; the run "
+                            f"goes on with the sampler, seed and scheduler it started with")
+    space = apply_overrides(space, overrides, source)
+    if run is not None and overrides:
+        run.space_file.write_text(space.to_yaml())  # e.g. --trials 40: the next resume sees it
+    # A missing or malformed dataset is the run's fault, not a trial's: say so before starting.
+    from t2tsearch.data import load_data
+
+    train = space.train
+    load_data(train.dataset, train.img_size, train.data_dir, train.seed, train_limit=10,
+              val_limit=10)
     if run is None:
         run = RunDir.create(out, name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         run.space_file.write_text(space.to_yaml())
@@ -460,7 +482,7 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     budget_left = max(space.search.trials - consumed, 0)
     meta = run.read_meta()
     session = {"start": now_iso(), "command": list(options.command), "budget_left": budget_left,
-               "requeued": requeued}
+               "requeued": requeued, "sampler": space.search.sampler, "seed": space.search.seed}
     meta.setdefault("sessions", []).append(session)
     run.write_meta(meta)
 
@@ -470,15 +492,16 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
          f"({budget_left} to go{f', {requeued} interrupted re-queued' if requeued else ''}), "
          f"{space.train.epochs} epochs each on {space.train.dataset} at {space.train.img_size}px")
     progress = Progress(budget_left, echo)
-    note = ""
+    note, interrupted = "", 0
     if budget_left > 0:
-        note = _fit(space, study, run, budget_left, progress, options, len(meta["sessions"]))
+        note, interrupted = _fit(space, study, run, budget_left, progress, options,
+                                 len(meta["sessions"]))
     table = write_trials_csv(run, study)
     meta = run.read_meta()
     meta["sessions"][-1]["end"] = now_iso()
     run.write_meta(meta)
     front = pareto_front(table, objective_specs(space.objectives)) if not table.empty else table
-    return RunSummary(run=run, table=table, front=front, note=note)
+    return RunSummary(run=run, table=table, front=front, note=note, interrupted=interrupted)
 
 
 def requeue_interrupted(study: optuna.Study) -> int:
@@ -497,7 +520,8 @@ def requeue_interrupted(study: optuna.Study) -> int:
 
 
 def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
-         progress: Progress, options: SearchOptions, session: int) -> str:
+         progress: Progress, options: SearchOptions, session: int) -> tuple[str, int]:
+    """Run Ray Tune until the searcher's budget is spent; (note, trials cut off by Ctrl-C)."""
     from ray import tune
 
     start_ray(options.address, options.verbose)
@@ -524,7 +548,9 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
         if not options.verbose:
             warnings.simplefilter("ignore")
         tuner.fit()
-    return searcher.gave_up or ""
+    # On Ctrl-C Tune stops gracefully without completing the trials in flight: they stay
+    # RUNNING in the study, and the next --resume trains them again.
+    return searcher.gave_up or "", len(searcher.live)
 
 
 def load_run_space(run_path: str | os.PathLike[str]) -> SearchSpace:

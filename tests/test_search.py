@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from t2tsearch.cli import main
+from t2tsearch.errors import UserError
 from t2tsearch.results import RunDir, load_trials
 from t2tsearch.search import SearchOptions, apply_overrides, run_search
 from t2tsearch.space import load_space
@@ -113,13 +114,16 @@ def test_same_architecture_is_not_trained_twice(tmp_path):
     assert (reused["status"] == "complete").all()
 
 
-def test_diverging_trials_are_results_and_the_run_goes_on(tmp_path):
+def test_diverging_trials_are_results_and_the_exit_status_counts_them(tmp_path, capsys):
     train = {**TINY_SPACE["train"], "lr": 1.0e6, "warmup_epochs": 0}
     space = write_space(tmp_path, name="diverge", train=train,
                         search={"trials": 2, "concurrency": 2, "scheduler": "none"})
-    table = run_search(space, out=str(tmp_path), name="r", options=quiet()).table
+    assert main(["run", str(space), "--out", str(tmp_path), "--name", "r"]) == 64 + 2
+    assert "2 trial(s) failed" in capsys.readouterr().err
+    table = load_trials(tmp_path / "r")
     assert len(table) == 2
     assert set(table["status"]) == {"diverged"}
+    assert table["reason"].str.contains("epoch").all()
 
 
 def test_command_line_overrides_the_search_section(tmp_path):
@@ -145,29 +149,41 @@ def test_cli_run_bad_input_is_one_line(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
-def test_interrupted_run_resumes_where_it_stopped(tmp_path):
-    space = write_space(tmp_path, name="resumable",
-                        search={"trials": 4, "concurrency": 1, "scheduler": "none"})
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
+    # Trials long enough (a few seconds) that the signal lands while one is training.
+    train = {**TINY_SPACE["train"], "epochs": 3, "train_subset": 1500}
+    space = write_space(tmp_path, name="resumable", train=train,
+                        search={"trials": 4, "concurrency": 1, "scheduler": "none", "seed": 5})
     run_path = tmp_path / "runs" / "r"
     command = [sys.executable, "-c", "import sys; from t2tsearch.cli import main; sys.exit(main())",
                "run", str(space), "--out", str(tmp_path / "runs"), "--name", "r"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
     deadline = time.monotonic() + 180
     try:
-        while time.monotonic() < deadline:
-            csv = run_path / "trials.csv"
-            if csv.is_file() and len(pd.read_csv(csv)) >= 1:
-                break
-            time.sleep(0.5)
+        while time.monotonic() < deadline:  # until one trial is done and the next training
+            if (run_path / "trials.csv").is_file():
+                states = [t.state for t in RunDir.open(run_path).load_study().trials]
+                if states.count(optuna.trial.TrialState.COMPLETE) >= 1 and \
+                        optuna.trial.TrialState.RUNNING in states:
+                    break
+            time.sleep(0.2)
         else:
             pytest.fail("the first trial never finished")
+        time.sleep(1.0)
+        os.killpg(process.pid, how)  # Ctrl-C reaches the whole foreground group, as here
+        output, _ = process.communicate(timeout=120)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # as a crash or a lost machine would
-        process.wait()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    if how == signal.SIGINT:
+        assert process.returncode == 130, output
+        assert f"t2tsearch run --resume {run_path}" in output
     before = load_trials(run_path)
     finished_before = set(before.loc[before["status"] == "complete", "trial"])
-    assert finished_before
+    assert finished_before and len(finished_before) < 4
 
     summary = run_search(None, resume=str(run_path), options=quiet())
     table = summary.table
@@ -176,8 +192,46 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     # Finished trials were kept as they were, not trained again.
     kept = table[table["trial"].isin(finished_before)]
     assert (kept["status"] == "complete").all()
+    assert kept["accuracy"].tolist() == before[before["trial"].isin(finished_before)][
+        "accuracy"].tolist()
     interrupted = table[table["reason"].str.contains("interrupted", na=False)]
+    assert len(interrupted) >= 1
     for _, row in interrupted.iterrows():  # re-queued: the same architecture trained again
         retrained = table[(table["config_id"] == row["config_id"]) & (table["status"] == "complete")]
         assert len(retrained) >= 1
-    assert len(RunDir.open(run_path).read_meta()["sessions"]) == 2
+    sessions = RunDir.open(run_path).read_meta()["sessions"]
+    assert len(sessions) == 2
+    # The same sampler, seeded as before, goes on with the study; neither may change on resume.
+    assert [(s["sampler"], s["seed"]) for s in sessions] == [("nsga2", 5), ("nsga2", 5)]
+    with pytest.raises(UserError, match="cannot change on resume"):
+        run_search(None, resume=str(run_path), options=SearchOptions(seed=6, echo=print))
+
+
+def test_searcher_records_a_trial_that_raised_as_failed(tmp_path):
+    # Ray-free: drive the searcher by hand as Tune would.
+    from t2tsearch.search import Progress, StudySearcher, open_study
+
+    space = load_space(write_space(tmp_path))
+    run = RunDir.create(tmp_path, "r")
+    run.space_file.write_text(space.to_yaml())
+    study = open_study(run, space, create=True)
+    lines = []
+    searcher = StudySearcher(space, study, run, budget_left=2, progress=Progress(2, lines.append))
+    config = searcher.suggest("ray-1")
+    assert set(config) >= {"arch", "budget", "macs", "params"}
+    searcher.on_trial_result("ray-1", {"epoch": 1, "accuracy": 40.0, "epoch_seconds": 1.5,
+                                       "final": False})
+    searcher.on_trial_complete("ray-1", None, error=True)
+    row = load_trials(run.path).iloc[0]
+    assert row["status"] == "failed" and "raised an error" in row["reason"]
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert len(lines) == 1 and "failed" in lines[0]
+
+
+def test_missing_dataset_is_one_line_before_anything_runs(tmp_path, capsys):
+    train = {**TINY_SPACE["train"], "dataset": "cifar10", "data_dir": str(tmp_path / "nowhere")}
+    space = write_space(tmp_path, name="nodata", train=train)
+    assert main(["run", str(space), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "cifar10" in err and "expected" in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()  # nothing half-made
