@@ -1,0 +1,94 @@
+"""The report in a real browser: headless Chromium opens it offline, every plot renders, no
+JavaScript error, and the front plot shows as many points as the front table has rows."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import pytest
+
+from t2tsearch.report import FRONT_TRACE, build_report
+from tests.report_data import make_tiny_run
+
+CHROMIUM = next((found for name in ("chromium", "chromium-browser")
+                 if (found := shutil.which(name))), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
+
+# Flags for a sandbox-less CI container, without anything that reaches the network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory):
+    import ray
+
+    from t2tsearch.search import start_ray
+
+    start_ray(None, verbose=False)
+    run = make_tiny_run(tmp_path_factory.mktemp("browser"))
+    ray.shutdown()
+    return build_report(run, images=False)
+
+
+@pytest.fixture
+def page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright drives the system Chromium; `playwright install` never runs here.
+    profile = tempfile.mkdtemp(prefix="t2ts-chromium-", dir="/tmp")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, offline=True)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_the_report_renders_in_chromium(report_page, page, tmp_path):
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" else None)
+    page.goto(report_page.as_uri())
+    page.wait_for_function("window.Plotly !== undefined && "
+                           "document.querySelectorAll('.plotly-graph-div .main-svg').length > 0")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+
+    assert errors == []
+    plots = page.evaluate("""() => Array.from(document.querySelectorAll('.plotly-graph-div'))
+        .map(div => ({id: div.id, rendered: !!div._fullLayout && !!div.querySelector('.main-svg'),
+                      traces: (div.data || []).length}))""")
+    assert len(plots) >= 6
+    assert all(p["rendered"] and p["traces"] > 0 for p in plots), plots
+
+    # The markers drawn for the front trace: what a reader of the page sees.
+    front_points = page.evaluate(f"""() => {{
+        const div = document.getElementById('fig-front_macs');
+        const index = div.data.findIndex(trace => trace.name === {FRONT_TRACE!r});
+        const drawn = div.querySelectorAll('.scatterlayer .trace')[index];
+        return drawn.querySelectorAll('.points path.point').length;
+    }}""")
+    table_rows = page.locator("#front-table tbody tr").count()
+    assert front_points == table_rows > 0
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_the_front_table_sorts_on_click(report_page, page):
+    page.goto(report_page.as_uri())
+    header = page.locator("#front-table th", has_text="MACs")
+
+    def macs() -> list[float]:
+        cells = page.locator("#front-table tbody tr td:nth-child(5)")
+        return [float(v) for v in cells.evaluate_all("cells => cells.map(c => c.dataset.sort)")]
+
+    header.click()
+    assert macs() == sorted(macs())
+    header.click()
+    assert macs() == sorted(macs(), reverse=True)

@@ -1,0 +1,100 @@
+"""Confirmation runs: more seeds for the front through the same engine, resumable, in the run."""
+
+from __future__ import annotations
+
+import optuna
+import pandas as pd
+import pytest
+
+from t2tsearch.cli import main
+from t2tsearch.confirm import (
+    CONFIRM_STUDY,
+    ConfirmError,
+    apply_confirmation,
+    load_confirmations,
+    run_confirm,
+    seed_summary,
+)
+from t2tsearch.report import build_report, load_run
+from t2tsearch.results import RunDir, pareto_front
+from tests.report_data import make_tiny_run, synthetic_table
+
+
+@pytest.fixture(scope="module")
+def confirmed_run(tmp_path_factory):
+    """A tiny run, and what its search study looked like before confirmation."""
+    import ray
+
+    from t2tsearch.search import start_ray
+
+    start_ray(None, verbose=False)
+    run = make_tiny_run(tmp_path_factory.mktemp("confirm"))
+    before = [(t.number, t.state, t.values) for t in RunDir(run).load_study().trials]
+    front = load_run(run).front
+    summary = run_confirm(run, seeds=2, echo=lambda line: None)
+    yield run, before, front, summary
+    ray.shutdown()
+
+
+def test_summary_and_mean_replace_single_seed_accuracies():
+    table = synthetic_table([1e6, 2e6, 3e6], [50, 60, 70])
+    confirmations = pd.DataFrame({
+        "config_id": ["id0000", "id0000", "id0001", "id0001", "other"],
+        "seed": [1, 2, 1, 2, 1], "status": ["complete"] * 3 + ["diverged", "complete"],
+        "accuracy": [54.0, 58.0, 40.0, None, 1.0], "seconds": 1.0, "reason": ""})
+    summary = seed_summary(table, confirmations, base_seed=0)
+    by_id = summary.set_index("config_id")
+    assert by_id.loc["id0000", "seeds"] == 3 and by_id.loc["id0000", "mean"] == pytest.approx(54)
+    assert by_id.loc["id0000", "std"] == pytest.approx(4.0)
+    assert by_id.loc["id0001", "seeds"] == 2 and by_id.loc["id0001", "mean"] == pytest.approx(50)
+    assert "other" not in by_id.index and "id0002" not in by_id.index
+    applied = apply_confirmation(table, summary)
+    assert applied["accuracy"].tolist() == pytest.approx([54, 50, 70])
+    assert applied["accuracy_single"].tolist() == [50, 60, 70]
+    assert applied["seeds"].tolist() == [3, 2, 1]
+
+
+def test_confirm_trains_each_front_architecture_on_the_next_seeds(confirmed_run):
+    run, _, front, summary = confirmed_run
+    assert summary.trained == len(front) and summary.skipped == 0
+    recorded = load_confirmations(RunDir(run))
+    assert sorted(recorded["config_id"]) == sorted(front["config_id"])
+    assert set(recorded["seed"]) == {1}  # the search trained on seed 0
+    assert (recorded["status"] == "complete").all() and (recorded["accuracy"] > 0).all()
+    assert (summary.front["seeds"] == 2).all() or len(summary.front) != len(front)
+    assert RunDir(run).read_meta()["confirm_sessions"][0]["end"]
+
+
+def test_the_search_study_is_untouched(confirmed_run):
+    run, before, _, _ = confirmed_run
+    after = [(t.number, t.state, t.values) for t in RunDir(run).load_study().trials]
+    assert after == before
+    names = {s.study_name for s in optuna.get_all_study_summaries(RunDir(run).storage_url)}
+    assert names == {"t2tsearch", CONFIRM_STUDY}
+
+
+def test_confirm_is_resumable(confirmed_run, capsys):
+    run, _, front, _ = confirmed_run
+    assert main(["confirm", str(run), "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"0 trainings to run, {len(front)} already done" in out
+    assert len(load_confirmations(RunDir(run))) == len(front)
+
+
+def test_the_report_shows_mean_and_spread_and_the_verdict_counts_seeds(confirmed_run):
+    run, _, _, _ = confirmed_run
+    data = load_run(run)
+    assert data.confirm_seeds == 2
+    assert len(data.front) == len(pareto_front(data.table, data.specs))
+    page = build_report(run, images=False).read_text()
+    assert "± sd" in page and "min-max" in page
+    assert "2 seeds per front architecture, mean" in page
+    assert "Front confirmed on up to 2 seeds" in page
+
+
+def test_confirm_needs_two_seeds_or_more(confirmed_run, capsys):
+    run = confirmed_run[0]
+    assert main(["confirm", str(run), "--seeds", "1"]) == 2  # click's usage error
+    assert "--seeds" in capsys.readouterr().err
+    with pytest.raises(ConfirmError, match="give 2 or more"):
+        run_confirm(run, seeds=1)

@@ -1,0 +1,245 @@
+"""Report figures on synthetic tables; the page, compare and bad input on one tiny real run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from t2tsearch.cli import main
+from t2tsearch.report import (
+    FRONT_TRACE,
+    PARAM_PREFIX,
+    build_report,
+    hypervolume_history,
+    load_run,
+    param_importances,
+    partial_reason,
+    plot_accuracy_by_parameter,
+    plot_front,
+    plot_group_fronts,
+    plot_hypervolume,
+    plot_importance,
+)
+from t2tsearch.results import (
+    STUDY_NAME,
+    ObjectiveSpec,
+    RunDir,
+    hypervolume,
+    pareto_front,
+    reference_point,
+)
+from tests.report_data import make_tiny_run, synthetic_table, two_groups
+
+SPECS = [ObjectiveSpec("accuracy", True), ObjectiveSpec("macs", False)]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    import ray
+
+    from t2tsearch.search import start_ray
+
+    start_ray(None, verbose=False)
+    yield make_tiny_run(tmp_path_factory.mktemp("report"))
+    ray.shutdown()
+
+
+def copy_run(run, tmp_path, name="copy"):
+    target = tmp_path / name
+    shutil.copytree(run, target, ignore=shutil.ignore_patterns("ray", "report.html", "*.png",
+                                                                "plotly.min.js"))
+    return target
+
+
+def trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+# ---- figures on synthetic tables ---------------------------------------------------------------
+def test_front_plot_draws_every_trial_and_joins_the_front():
+    table = synthetic_table([1e6, 2e6, 3e6, 4e6, 5e6], [50, 70, 60, 80, 99],
+                            status=["complete"] * 4 + ["stopped_early"])
+    fig = plot_front(table, "macs")
+    front = trace(fig, FRONT_TRACE)
+    assert list(front.x) == [1e6, 2e6, 4e6] and list(front.y) == [50, 70, 80]
+    assert front.mode == "lines+markers"
+    assert len(trace(fig, "full budget").x) == 4
+    assert list(trace(fig, "stopped early").y) == [99]  # drawn, never on the front
+    assert "backbone: depth" in front.text[0] and "t2t: splits" in front.text[0]
+    assert fig.layout.xaxis.type == "log"
+
+
+def test_front_plot_of_params_uses_its_own_plane():
+    table = synthetic_table([1e6, 2e6], [50, 70])
+    table["params"] = [9e4, 1e4]  # the more accurate one is smaller: it alone is the front
+    assert list(trace(plot_front(table, "params"), FRONT_TRACE).y) == [70]
+
+
+def test_hypervolume_history_grows_to_the_final_hypervolume():
+    table = synthetic_table([4e6, 1e6, 2e6, 3e6], [60, 50, 40, 90],
+                            status=["complete", "complete", "stopped_early", "complete"])
+    reference = reference_point(table, SPECS)
+    history = hypervolume_history(table, SPECS, reference)
+    assert history["trials"].tolist() == [1, 2, 3, 4]
+    assert history["hypervolume"].is_monotonic_increasing
+    box = 100 * reference["macs"]
+    assert history["hypervolume"].iloc[-1] == pytest.approx(
+        hypervolume(table, SPECS, reference) / box)
+    assert history["seconds"].iloc[0] == pytest.approx(8)
+    fig = plot_hypervolume({"r": table}, SPECS, reference, x="seconds")
+    assert len(fig.data) == 1 and len(fig.data[0].x) == 4
+
+
+def test_group_fronts_plot_one_front_per_group():
+    table = two_groups(gap=3.0, noise=0.5, per_group=6)
+    fig = plot_group_fronts(table, ["a", "b"])
+    names = [t.name for t in fig.data]
+    assert names == ["a", "a front", "b", "b front"]
+    assert len(trace(fig, "a").x) == 6
+
+
+def test_importance_for_each_objective_with_conditional_and_constant_parameters():
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for number in range(12):
+        trial = study.ask()
+        depth = trial.suggest_int("depth", 1, 8)
+        width = trial.suggest_categorical("width", [16, 32, 64])
+        trial.suggest_categorical("fixed", [1])
+        if depth > 4:
+            trial.suggest_categorical("extra", [1, 2])
+        trial.set_user_attr("config_id", f"c{number}")
+        trial.set_user_attr("status", "complete")
+        study.tell(trial, [50 + 5 * depth, width * depth * 1e4])
+    result = param_importances(study, SPECS)
+    assert set(result.values) == {"accuracy", "macs"}
+    assert set(result.values["accuracy"]) == {"depth", "width"}
+    assert result.values["accuracy"]["depth"] > result.values["accuracy"]["width"]
+    notes = " ".join(result.notes)
+    assert "conditional" in notes and "extra" in notes and "fixed" in notes
+    assert len(plot_importance(result.values).data) == 2
+
+
+def test_importance_with_too_few_trials_is_a_note():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.enqueue_trial({"depth": 2})
+    trial = study.ask()
+    trial.suggest_int("depth", 1, 4)
+    trial.set_user_attr("status", "complete")
+    study.tell(trial, [1.0, 2.0])
+    result = param_importances(study, SPECS)
+    assert result.values == {} and "at least" in result.notes[0]
+
+
+def test_accuracy_by_parameter_skips_trials_without_a_conditional_parameter():
+    table = synthetic_table([1e6, 2e6, 3e6], [50, 60, 70])
+    table[PARAM_PREFIX + "depth"] = [1, 2, 3]
+    table[PARAM_PREFIX + "extra"] = [None, "x", "y"]
+    fig = plot_accuracy_by_parameter(table, ["depth", "extra"])
+    complete = [t for t in fig.data if t.name == "full budget"]
+    assert [len(t.x) for t in complete] == [3, 2]
+
+
+def test_partial_reason():
+    from t2tsearch.space import parse_space
+    from tests.report_data import TINY_REPORT_SPACE
+
+    space = parse_space(TINY_REPORT_SPACE, "test")  # 4 trials
+    done = synthetic_table([1e6, 2e6], [50, 60])
+    assert "still running" in partial_reason(
+        pd.concat([done, synthetic_table([3e6], [0], status=["running"], start=2)]), space, {})
+    unfinished = {"sessions": [{"start": "x"}]}
+    assert "2 of 4 trials done" in partial_reason(done, space, unfinished)
+    assert partial_reason(done, space, {"sessions": [{"start": "x", "end": "y"}]}) == ""
+
+
+# ---- the page on a real run --------------------------------------------------------------------
+def test_report_page_of_a_real_run(tiny_run, capsys):
+    assert main(["report", str(tiny_run)]) == 0
+    out = capsys.readouterr().out
+    page = (tiny_run / "report.html").read_text()
+    assert (tiny_run / "plotly.min.js").stat().st_size > 1_000_000
+    assert "<script src='plotly.min.js'>" in page and "cdn" not in page.lower()
+    data = load_run(tiny_run)
+    front_rows = page.split("id='front-table'")[1].split("</table>")[0].count("<tr>") - 1
+    assert front_rows == len(data.front) == len(pareto_front(data.table, data.specs))
+    for part in ("id='verdict'", "Scale: measured on mnist5k (300 training images) at 28 px, "
+                 "1 epoch, 1 seed per architecture", "fig-front_macs", "fig-hypervolume_trials",
+                 "fig-hypervolume_seconds", "fig-groups", "fig-by_parameter", "space.yaml as run",
+                 "random sampler, 4 trials", data.meta["torch"]):
+        assert part in page, part
+    assert "Partial run" not in page
+    # PNGs where a Chrome exists, otherwise a one-line notice.
+    if (tiny_run / "front_macs.png").exists():
+        assert (tiny_run / "front_macs.png").read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert "PNG images skipped" in out
+    assert not list(tiny_run.glob(".report-*"))
+
+
+def test_report_of_a_run_in_progress_says_it_is_partial(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    study = RunDir(run).load_study()
+    live = study.ask()  # a trial still training: in the study, no result yet
+    first = study.trials[0]
+    live.set_user_attr("arch", first.user_attrs["arch"])
+    meta = json.loads((run / "run.json").read_text())
+    del meta["sessions"][-1]["end"]
+    (run / "run.json").write_text(json.dumps(meta))
+    page = build_report(run, images=False).read_text()
+    assert "Partial run: 1 trial still running" in page
+
+
+def test_compare_overlays_runs_on_a_common_reference(tiny_run, tmp_path, capsys):
+    other = copy_run(tiny_run, tmp_path, "other")
+    out = tmp_path / "cmp" / "compare.html"
+    assert main(["compare", str(tiny_run), str(other), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert (out.parent / "plotly.min.js").exists()
+    assert "run front" in page and "other front" in page
+    for part in ("fig-fronts", "fig-hypervolume_trials", "fig-hypervolume_seconds", "runs-table",
+                 "Common reference point"):
+        assert part in page, part
+    assert main(["compare", str(tiny_run), "--out", str(out)]) == 2
+    assert "at least two runs" in capsys.readouterr().err
+
+
+# ---- bad input: one line, status 2, nothing written ---------------------------------------------------
+def assert_nothing_written(folder):
+    leftovers = [p.name for p in folder.iterdir()
+                 if p.name in ("report.html", "plotly.min.js") or p.name.startswith(".report-")]
+    assert leftovers == []
+
+
+def test_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a t2tsearch run" in err
+    assert_nothing_written(tmp_path)
+
+
+def test_a_run_with_no_finished_trial(tiny_run, tmp_path, capsys):
+    run = copy_run(tiny_run, tmp_path)
+    (run / "study.db").unlink()
+    optuna.create_study(study_name=STUDY_NAME, storage=RunDir(run).storage_url,
+                        directions=["maximize", "minimize"])
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no finished full-budget trial" in err
+    assert_nothing_written(run)
+
+
+def test_a_run_whose_groups_match_no_trial(tiny_run, tmp_path, capsys):
+    run = copy_run(tiny_run, tmp_path)
+    space = yaml.safe_load((run / "space.yaml").read_text())
+    space["groups"] = {"giant": "backbone.depth >= 12"}
+    (run / "space.yaml").write_text(yaml.safe_dump(space))
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "belongs to any of the space's groups (giant)" in err
+    assert_nothing_written(run)
