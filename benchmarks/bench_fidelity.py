@@ -85,7 +85,7 @@ def main() -> None:
     short = space_budget.model_copy(update={"epochs": epochs, "train_subset": subset,
                                             "measure_latency": False})
     if quick:  # smaller batches so that a few hundred images still make some steps
-        short = short.model_copy(update={"batch_size": 64, "lr": 2e-3})
+        short = short.model_copy(update={"batch_size": 32, "lr": 2e-3, "warmup_epochs": 0.2})
     long = short.model_copy(update={"epochs": epochs * args.factor})
     data = load_data(short.dataset, short.img_size, short.data_dir, seed=short.seed,
                      train_limit=subset)
@@ -115,9 +115,9 @@ def main() -> None:
         return [runs[key].val_acc or 0.0 for _, _, runs in rows]
 
     tau, p_value = kendalltau(accuracies("short"), accuracies("long"))
-    if len(set(accuracies("short"))) == 1:
-        print("\nEvery model has the same short-budget accuracy (chance?): no ranking to compare;"
-              " give more --epochs or --train-subset.")
+    if max(accuracies("short")) < 1.5 / data.num_classes:
+        print("\nThe short budget left every model near chance: its ranking is noise;"
+              " give more --epochs or --train-subset (or --full).")
     print(f"\nKendall tau, short ({short.epochs} ep) vs long ({long.epochs} ep) ranking: "
           f"{tau:.3f} (p = {p_value:.3f})")
     if args.noise:

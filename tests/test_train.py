@@ -210,3 +210,15 @@ def test_cli_cost_latency(capsys):
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["latency"]["ms_b1"] > 0 and report["latency"]["throughput"] > 0
+
+
+def test_cli_train_failure_is_exit_1(capsys, monkeypatch):
+    from timm.loss import LabelSmoothingCrossEntropy
+
+    monkeypatch.setattr(LabelSmoothingCrossEntropy, "forward",
+                        lambda self, x, target: x.sum() * float("nan"))
+    code = main(["train", "t2t_vit_7", "--img-size", "16", "--epochs", "1", "--batch-size", "64",
+                 "--train-subset", "64", "--no-latency"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "t2t_vit_7: diverged: train loss became nan in epoch 1" in err
