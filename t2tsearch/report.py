@@ -234,7 +234,8 @@ def plot_group_fronts(table: pd.DataFrame, groups: Sequence[str]) -> go.Figure:
     return fig
 
 
-def plot_importance(importances: Mapping[str, Mapping[str, float]]) -> go.Figure:
+def plot_importance(importances: Mapping[str, Mapping[str, float]],
+                    evaluator: str = "") -> go.Figure:
     """Parameter importance per objective (grouped horizontal bars)."""
     fig = go.Figure()
     params = sorted({p for values in importances.values() for p in values})
@@ -242,7 +243,8 @@ def plot_importance(importances: Mapping[str, Mapping[str, float]]) -> go.Figure
         fig.add_trace(go.Bar(y=params, x=[values.get(p, 0.0) for p in params], orientation="h",
                              name=objective,
                              hovertemplate="%{y}: %{x:.3f}<extra>" + objective + "</extra>"))
-    fig.update_layout(title="Parameter importance for each objective (full-budget trials)",
+    by = f"<br><sup>{evaluator}</sup>" if evaluator else ""
+    fig.update_layout(title="Parameter importance for each objective (full-budget trials)" + by,
                       xaxis_title="importance (normalised to sum 1 per objective)",
                       barmode="group", height=max(300, 80 + 45 * len(params) * len(importances)))
     return fig
@@ -305,6 +307,7 @@ def plot_compare_fronts(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
 class Importances:
     values: dict[str, dict[str, float]]  # objective -> parameter -> importance
     notes: list[str]
+    evaluator: str = ""  # the Optuna evaluator's class name
 
 
 def param_importances(study: optuna.Study, specs: Sequence[ObjectiveSpec],
@@ -321,6 +324,8 @@ def param_importances(study: optuna.Study, specs: Sequence[ObjectiveSpec],
         if trial.user_attrs.get("status") == "complete" and config_id not in seen:
             seen.add(config_id)
             trials.append(trial)
+    # Optuna 5's default, named here so the page can say which evaluator it was.
+    evaluator = evaluator or optuna.importance.PedAnovaImportanceEvaluator()
     notes: list[str] = []
     if len(trials) < MIN_IMPORTANCE_TRIALS:
         notes.append(f"Parameter importance needs at least {MIN_IMPORTANCE_TRIALS} full-budget "
@@ -360,7 +365,7 @@ def param_importances(study: optuna.Study, specs: Sequence[ObjectiveSpec],
                     target=lambda t, i=index, s=sign: s * t.values[i]))
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             notes.append(f"Importance for {spec.column} could not be computed: {err}")
-    return Importances(values, notes)
+    return Importances(values, notes, type(evaluator).__name__)
 
 
 def with_params(table: pd.DataFrame, study: optuna.Study) -> tuple[pd.DataFrame, list[str]]:
@@ -499,7 +504,7 @@ def run_figures(data: RunData, comparison: GroupComparison | None,
     if comparison is not None:
         figures["groups"] = plot_group_fronts(table, list(data.space.groups))
     if importances.values:
-        figures["importance"] = plot_importance(importances.values)
+        figures["importance"] = plot_importance(importances.values, importances.evaluator)
     if data.params:
         figures["by_parameter"] = plot_accuracy_by_parameter(table, data.params)
     return figures
