@@ -132,8 +132,13 @@ def now_iso() -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file and rename, so a reader never sees half a file."""
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
         tmp.write(text)
+    # NamedTemporaryFile makes files owner-only; give the file the permissions open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp.name, 0o666 & ~umask)
     os.replace(tmp.name, path)
 
 

@@ -212,6 +212,10 @@ class StudySearcher:
 
         rejected = 0
         while self.budget_left > 0:
+            if isinstance(self.study.sampler, optuna.samplers.GridSampler) and \
+                    self.study.sampler.is_exhausted(self.study):
+                self.gave_up = "stopped proposing: every point of the grid has been tried"
+                return Searcher.FINISHED
             if rejected >= MAX_REJECTED_IN_A_ROW:
                 self.gave_up = (f"stopped proposing: {rejected} proposals in a row broke the "
                                 f"space's constraints or repeated running ones")
@@ -271,10 +275,16 @@ class StudySearcher:
         trial.set_user_attr("status", status)
         if reason:
             trial.set_user_attr("reason", reason)
-        if state == TrialState.COMPLETE:
-            self.study.tell(trial, values)
-        else:
-            self.study.tell(trial, state=state)
+        try:
+            if state == TrialState.COMPLETE:
+                self.study.tell(trial, values)
+            else:
+                self.study.tell(trial, state=state)
+        except RuntimeError as err:
+            # GridSampler calls study.stop() once the grid is used up, which only works inside
+            # study.optimize; the trial is already told by then (Optuna sets the state first).
+            if "Study.stop" not in str(err):
+                raise
         frame = write_trials_csv(self.run, self.study)
         row = frame[frame["trial"] == trial.number].iloc[0]
         self.progress.finished(row, self.budget_left)
@@ -340,14 +350,15 @@ class Progress:
         pass
 
     def finished(self, row: pd.Series, budget_left: int) -> None:
-        if row["status"] not in ("infeasible", "duplicate"):
+        rejected = row["status"] in ("infeasible", "duplicate")
+        if not rejected:
             self.counted += 1
-        if row["status"] != "infeasible" and pd.isna(row.get("reused_from")):
-            self.trained += 1
+            if pd.isna(row.get("reused_from")):
+                self.trained += 1
         elapsed = time.monotonic() - self.start
         remaining = max(self.total - self.counted, 0)
         eta = ""
-        if self.trained and remaining:
+        if self.trained and self.counted and remaining:
             eta = f" | ETA {_duration(elapsed / self.counted * remaining)}"
         accuracy = "" if pd.isna(row.get("accuracy")) else f"acc {row['accuracy']:5.1f}%"
         macs = "" if pd.isna(row.get("macs")) else f"{row['macs'] / 1e6:8.2f} MMACs"

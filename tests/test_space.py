@@ -296,9 +296,9 @@ def test_validate_command_prints_the_summary(capsys):
     assert main(["validate", str(SPACES / "smoke.yaml"), "--samples", "200"]) == 0
     out = capsys.readouterr().out
     assert "space 'smoke' is valid" in out
-    assert "size         9 combinations" in out
+    assert "size         24 combinations" in out
     assert "feasible     100.0% of 200 random samples" in out
-    assert "counted for all 9 distinct" in out
+    assert "counted for all 24 distinct" in out
     assert "backbone.depth" in out and "MACs" in out
 
 
@@ -317,7 +317,7 @@ def test_shipped_defaults_suit_their_purpose():
         space = load_space(SPACES / f"{name}.yaml")
         assert space.train.dataset == "mnist5k" and space.train.img_size in (28, 32)
     smoke = load_space(SPACES / "smoke.yaml")
-    assert smoke.train.epochs <= 2 and smoke.search.trials <= 8
+    assert smoke.train.epochs <= 5 and smoke.search.trials <= 12
     mobile = load_space(SPACES / "imagenet_mobile.yaml")
     assert mobile.train.dataset == "imagefolder" and mobile.train.img_size == 224
     assert mobile.constraints.max_macs == 2_000_000_000
