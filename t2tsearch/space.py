@@ -425,9 +425,8 @@ def _check_semantics(space: SearchSpace) -> None:
 
 
 def _resolve_base(space: SearchSpace) -> ArchConfig:
-    from t2tsearch.models.presets import get_preset
-
     from t2tsearch.data import DATASETS
+    from t2tsearch.models.presets import get_preset
 
     dataset = space.train.dataset
     if dataset not in DATASETS:
