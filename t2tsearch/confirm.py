@@ -104,7 +104,7 @@ class ConfirmSummary:
 
 def confirm_trainable(config: dict[str, Any]) -> None:
     """Ray Tune trainable: one (architecture, seed) job, trained by the search's own trainable."""
-    from t2tsearch.search import proxy_trainable
+    from t2tsearch.trainable import proxy_trainable
 
     proxy_trainable(config["job"])
 

@@ -40,6 +40,7 @@ from t2tsearch.space import (
     parse_space,
     suggest,
 )
+from t2tsearch.trainable import proxy_trainable
 
 # Give up proposing when this many proposals in a row were rejected before training: the
 # space's constraints leave (almost) nothing, and the sampler would spin for ever.
@@ -125,43 +126,6 @@ def objective_values(space: SearchSpace, attrs: dict[str, Any]) -> list[float] |
     if any(value is None or not math.isfinite(float(value)) for value in values):
         return None
     return [float(value) for value in values]
-
-
-# ---- what runs inside a Ray worker -------------------------------------------------------------------
-def proxy_trainable(config: dict[str, Any]) -> None:
-    """Ray Tune function trainable: train one proposal, report every epoch, then a final result.
-
-    Knows nothing of the search: it reads an architecture and a budget and reports metrics.
-    """
-    import torch
-    from ray import tune
-
-    from t2tsearch.train import TrainBudget, train_proxy
-
-    torch.set_num_threads(max(1, int(config.get("cpus", 1))))
-    cfg = ArchConfig.from_json(config["arch"])
-    budget = TrainBudget.model_validate(config["budget"])
-    fixed = {"macs": config["macs"], "params": config["params"], "max_epochs": budget.epochs}
-
-    def epoch_metrics(metrics) -> dict[str, Any]:
-        return {"epoch": metrics.epoch, "accuracy": 100.0 * metrics.val_acc,
-                "val_loss": metrics.val_loss, "train_loss": metrics.train_loss,
-                "images_per_s": metrics.images_per_s, "epoch_seconds": metrics.seconds, **fixed}
-
-    def on_epoch(metrics) -> None:
-        if metrics.epoch < budget.epochs:  # the last epoch is reported once, with the outcome
-            tune.report({**epoch_metrics(metrics), "status": "running", "final": False})
-
-    result = train_proxy(cfg, None, budget, on_epoch)
-    final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
-    if result.epochs:
-        final.update(epoch_metrics(result.epochs[-1]))
-    final.update({
-        "status": result.status, "reason": result.reason, "final": True,
-        "seconds": result.seconds, "images_per_s": result.images_per_s,
-        "latency_ms": result.latency_ms_b1, "accuracy_curve": [100.0 * e.val_acc for e in result.epochs],
-    })
-    tune.report(final)
 
 
 # ---- the searcher: Optuna's ask/tell behind Ray's Searcher interface -------------------------------
