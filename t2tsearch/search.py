@@ -451,6 +451,11 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
         run = RunDir.create(out, name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         run.space_file.write_text(space.to_yaml())
         run.write_meta(run_metadata(options.command, space.search.seed))
+    # The driver only counts costs (small ops) while the trials hold the cores: more than one
+    # OpenMP thread here spins against them and made counting ten times slower on 2 cores.
+    import torch
+
+    torch.set_num_threads(1)
     study = open_study(run, space, create)
     requeued = requeue_interrupted(study)
     consumed = sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("consumed"))
