@@ -347,6 +347,8 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster to attach to (ray://... or host:port).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray Tune's own tables and logs.")] = False,
+    evaluator: Annotated[str, typer.Option(help="What answers a trial: 'train' (proxy training) or "
+                                                "'table:FILE' (a tabular benchmark's results).")] = "train",
 ) -> None:
     """Search a space: Optuna proposes, Ray Tune trains, the run directory records everything."""
     from t2tsearch.search import SearchOptions, run_search
@@ -355,7 +357,7 @@ def run(
         raise UserError("run: give either a space file or --resume RUN_DIR, not both")
     options = SearchOptions(trials=trials, concurrency=concurrency, cpus_per_trial=cpus_per_trial,
                             gpus_per_trial=gpus_per_trial, sampler=sampler, scheduler=scheduler,
-                            seed=seed, address=address, verbose=verbose,
+                            seed=seed, address=address, verbose=verbose, evaluator=evaluator,
                             command=["t2tsearch", *sys.argv[1:]], echo=typer.echo)
     summary = run_search(space, out=out, name=name, resume=resume, options=options)
     if summary.note:

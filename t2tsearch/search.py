@@ -12,7 +12,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -62,6 +62,8 @@ class SearchOptions:
     scheduler: str | None = None
     address: str | None = None
     verbose: bool = False
+    # "train" or "table:FILE" (t2tsearch.evaluator): what answers each trial.
+    evaluator: str = "train"
     command: list[str] = field(default_factory=lambda: list(sys.argv))
     echo: Callable[[str], None] = print
 
@@ -138,7 +140,7 @@ class StudySearcher:
     already-seen ones before Ray spends anything on them; tells the study every outcome."""
 
     def __init__(self, space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
-                 progress: Progress) -> None:
+                 progress: Progress, evaluator: str = "train") -> None:
         from ray.tune.search import Searcher
 
         class _Adapter(Searcher):
@@ -159,9 +161,11 @@ class StudySearcher:
         self.run = run
         self.budget_left = budget_left
         self.progress = progress
+        self.evaluator = evaluator
         self.live: dict[str, optuna.Trial] = {}  # Ray trial id -> Optuna trial
         self.curves: dict[str, list[float]] = {}
         self.seconds: dict[str, float] = {}  # training time so far, for trials stopped early
+        self.errored: dict[str, dict | None] = {}  # Ray trial id -> last result, error pending
         self.running_ids: dict[str, int] = {}  # config id -> trial number, while training
         self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
         self.gave_up: str | None = None
@@ -219,7 +223,7 @@ class StudySearcher:
             self.progress.started(trial.number)
             return {"arch": cfg.to_json(), "budget": self.space.train.model_dump(mode="json"),
                     "macs": cost.macs, "params": cost.params, "trial_number": trial.number,
-                    "cpus": self.space.search.cpus_per_trial}
+                    "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator}
         return Searcher.FINISHED
 
     def _reuse(self, trial: optuna.Trial, source_number: int) -> None:
@@ -261,6 +265,31 @@ class StudySearcher:
 
     # Ray: the trial ended, finished or stopped by the scheduler or failed.
     def on_trial_complete(self, trial_id: str, result: dict | None, error: bool) -> None:
+        if error and trial_id in self.live:
+            # Wait for the error's text (trial_errored, from a Tune callback that runs next):
+            # Ctrl-C reaches the workers too, and a trial killed by it is interrupted, not failed.
+            self.errored[trial_id] = result
+            return
+        self._record_outcome(trial_id, result, None)
+
+    def trial_errored(self, trial_id: str, text: str | None) -> None:
+        """The text of a trial's error: a KeyboardInterrupt leaves the trial to --resume."""
+        if trial_id not in self.errored:
+            return
+        result = self.errored.pop(trial_id)
+        if text and "KeyboardInterrupt" in text:
+            return  # stays in self.live and RUNNING in the study: counted as interrupted
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        reason = f"raised {lines[-1][:200]}" if lines else "the trial raised an error"
+        self._record_outcome(trial_id, result, reason)
+
+    def flush_errors(self) -> None:
+        """Errors whose text never came: record them as failed all the same."""
+        for trial_id in list(self.errored):
+            self._record_outcome(trial_id, self.errored.pop(trial_id),
+                                 "the trial raised an error; see its error.txt under ray/")
+
+    def _record_outcome(self, trial_id: str, result: dict | None, error: str | None) -> None:
         trial = self.live.pop(trial_id, None)
         if trial is None:
             return
@@ -268,8 +297,8 @@ class StudySearcher:
         seconds = self.seconds.pop(trial_id, None)
         self.running_ids.pop(trial.user_attrs.get("config_id", ""), None)
         result = result or {}
-        if error:
-            status, reason = "failed", "the trial raised an error; see its error.txt under ray/"
+        if error is not None:
+            status, reason = "failed", error
         elif result.get("final"):
             status = _TRAIN_STATUS.get(result.get("status", ""), "failed")
             reason = result.get("reason", "")
@@ -441,9 +470,11 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     space = apply_overrides(space, overrides, source)
     if run is not None and overrides:
         run.space_file.write_text(space.to_yaml())  # e.g. --trials 40: the next resume sees it
-    # A missing or malformed dataset is the run's fault, not a trial's: say so before starting.
+    # A missing or malformed dataset or table is the run's fault, not a trial's: say so first.
     from t2tsearch.data import load_data
+    from t2tsearch.evaluator import evaluator_from_spec
 
+    options = replace(options, evaluator=evaluator_from_spec(options.evaluator).spec)
     train = space.train
     load_data(train.dataset, train.img_size, train.data_dir, train.seed, train_limit=10,
               val_limit=10)
@@ -462,7 +493,8 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     budget_left = max(space.search.trials - consumed, 0)
     meta = run.read_meta()
     session = {"start": now_iso(), "command": list(options.command), "budget_left": budget_left,
-               "requeued": requeued, "sampler": space.search.sampler, "seed": space.search.seed}
+               "requeued": requeued, "sampler": space.search.sampler, "seed": space.search.seed,
+               "evaluator": options.evaluator}
     meta.setdefault("sessions", []).append(session)
     run.write_meta(meta)
 
@@ -505,7 +537,15 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
     from ray import tune
 
     start_ray(options.address, options.verbose)
-    searcher = StudySearcher(space, study, run, budget_left, progress)
+    searcher = StudySearcher(space, study, run, budget_left, progress, options.evaluator)
+
+    class ErrorText(tune.Callback):
+        """Hands a failed trial's error text to the searcher (Tune gives it only the trial id)."""
+
+        def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+            text = trial.get_error()
+            searcher.trial_errored(trial.trial_id, str(text) if text else None)
+
     settings = space.search
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     tuner = tune.Tuner(
@@ -522,12 +562,14 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
             storage_path=str(run.ray_dir.resolve()),
             verbose=2 if options.verbose else 0,
             failure_config=tune.FailureConfig(max_failures=0),
+            callbacks=[ErrorText()],
         ),
     )
     with warnings.catch_warnings():
         if not options.verbose:
             warnings.simplefilter("ignore")
         tuner.fit()
+    searcher.flush_errors()
     # On Ctrl-C Tune stops gracefully without completing the trials in flight: they stay
     # RUNNING in the study, and the next --resume trains them again.
     return searcher.gave_up or "", len(searcher.live)

@@ -19,7 +19,8 @@ def proxy_trainable(config: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
-    from t2tsearch.train import TrainBudget, train_proxy
+    from t2tsearch.evaluator import evaluator_from_spec
+    from t2tsearch.train import TrainBudget
 
     torch.set_num_threads(max(1, int(config.get("cpus", 1))))
     cfg = ArchConfig.from_json(config["arch"])
@@ -35,7 +36,8 @@ def proxy_trainable(config: dict[str, Any]) -> None:
         if metrics.epoch < budget.epochs:  # the last epoch is reported once, with the outcome
             tune.report({**epoch_metrics(metrics), "status": "running", "final": False})
 
-    result = train_proxy(cfg, None, budget, on_epoch)
+    # "train" by default: proxy training; "table:FILE" answers from a tabular benchmark.
+    result = evaluator_from_spec(config.get("evaluator", "train")).evaluate(cfg, budget, on_epoch)
     final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
     if result.epochs:
         final.update(epoch_metrics(result.epochs[-1]))

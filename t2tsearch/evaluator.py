@@ -1,0 +1,127 @@
+"""Evaluators: what answers a trial — proxy training, or a lookup in a pre-computed table.
+
+An evaluator takes an architecture and a training budget and returns a `TrainResult`, reporting
+each epoch through `on_epoch` as training would (True from `on_epoch` stops it). The search sees
+no difference, so samplers and schedulers can be benchmarked on a table in seconds.
+Like train.py, this module must never import from t2tsearch.search.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from pathlib import Path
+from typing import Any, Protocol
+
+from t2tsearch.arch import ArchConfig
+from t2tsearch.errors import UserError
+from t2tsearch.train import EpochCallback, EpochMetrics, TrainBudget, TrainResult
+
+
+class Evaluator(Protocol):
+    """Answers one trial: `cfg` under `budget`, each epoch to `on_epoch` (True = stop)."""
+
+    # How `evaluator_from_spec` names it; absolute, since Ray workers run in other folders.
+    spec: str
+
+    def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
+                 on_epoch: EpochCallback | None = None) -> TrainResult: ...
+
+
+class TrainerEvaluator:
+    """Trains the architecture with `train_proxy` (the default)."""
+
+    spec = "train"
+
+    def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
+                 on_epoch: EpochCallback | None = None) -> TrainResult:
+        from t2tsearch.train import train_proxy
+
+        return train_proxy(cfg, None, budget, on_epoch)
+
+
+class TableEvaluator:
+    """Answers from a table of trained architectures (benchmarks/tabular/build.py writes one).
+
+    A row is looked up by the config's id and `budget.seed`; when the table has no row for that
+    seed (it trains a second seed on a quarter of the grid only), the seed-0 row answers, or any
+    row of that architecture. An architecture not in the table comes back "invalid" with the
+    reason "not in the table FILE", so the search records it as infeasible and goes on.
+    The table's own budget holds: a space asking for more epochs than it has gets "invalid".
+    Accepts the versioned table (`.json.gz` or `.json`: {"header", "rows"}) or a build's work
+    file (`.jsonl`, one row per line), so a partial build can already be searched.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.spec = f"table:{self.path.resolve()}"
+        self.header, rows = read_table(self.path)
+        self.rows: dict[tuple[str, int], dict[str, Any]] = {}
+        for row in rows:
+            self.rows[(row["id"], int(row["seed"]))] = row
+
+    def lookup(self, config_id: str, seed: int = 0) -> dict[str, Any] | None:
+        """The row answering (config_id, seed): that seed's, else seed 0's, else any; or None."""
+        row = self.rows.get((config_id, seed)) or self.rows.get((config_id, 0))
+        if row is None:
+            row = next((r for (cid, _), r in self.rows.items() if cid == config_id), None)
+        return row
+
+    def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
+                 on_epoch: EpochCallback | None = None) -> TrainResult:
+        row = self.lookup(cfg.id, budget.seed)
+        if row is None:
+            return TrainResult("invalid", f"not in the table {self.path}")
+        accuracy = list(row["accuracy"])
+        if row["status"] == "complete" and len(accuracy) < budget.epochs:
+            return TrainResult("invalid", f"the table {self.path} has {len(accuracy)} epochs of "
+                                          f"{cfg.id}, the budget asks for {budget.epochs}")
+        losses = list(row.get("val_loss") or [math.nan] * len(accuracy))
+        # The table keeps a training's total time: spread it evenly over its epochs.
+        epoch_seconds = float(row.get("seconds", 0.0)) / max(len(accuracy), 1)
+        history: list[EpochMetrics] = []
+        for index, acc in enumerate(accuracy[: budget.epochs]):
+            metrics = EpochMetrics(epoch=index + 1, val_acc=acc / 100.0, val_loss=losses[index],
+                                   train_loss=math.nan, images_per_s=0.0, seconds=epoch_seconds)
+            history.append(metrics)
+            if on_epoch is not None and on_epoch(metrics):
+                return TrainResult("stopped", epochs=history,
+                                   seconds=epoch_seconds * len(history))
+        status = row["status"] if row["status"] != "stopped" else "complete"
+        return TrainResult(status, row.get("reason", ""), epochs=history,
+                           seconds=epoch_seconds * len(history))
+
+
+def read_table(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(header, rows) of a table file: .json.gz / .json ({"header", "rows"}) or .jsonl rows."""
+    if not path.is_file():
+        raise UserError(f"--evaluator table:{path}: no such file; build one with "
+                        f"benchmarks/tabular/build.py")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as handle:
+        text = handle.read()
+    try:
+        if path.name.endswith(".jsonl"):
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            return {}, rows
+        data = json.loads(text)
+        return data.get("header", {}), list(data["rows"])
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise UserError(f"--evaluator table:{path}: not a table file ({err})") from None
+
+
+_tables: dict[str, TableEvaluator] = {}
+
+
+def evaluator_from_spec(spec: str) -> Evaluator:
+    """"train" (proxy training) or "table:FILE" (lookup); tables are loaded once per process."""
+    if spec == "train":
+        return TrainerEvaluator()
+    kind, _, argument = spec.partition(":")
+    if kind == "table" and argument:
+        key = str(Path(argument).resolve())
+        if key not in _tables:
+            _tables[key] = TableEvaluator(key)
+        return _tables[key]
+    raise UserError(f"--evaluator {spec}: expected 'train' or 'table:FILE'")

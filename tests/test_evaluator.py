@@ -1,0 +1,138 @@
+"""Evaluators: the table lookup answers as training would, alone and through a real search."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from t2tsearch.errors import UserError
+from t2tsearch.evaluator import (
+    TableEvaluator,
+    TrainerEvaluator,
+    evaluator_from_spec,
+    read_table,
+)
+from t2tsearch.search import SearchOptions, run_search
+from t2tsearch.space import build_config, load_space
+
+TABLE_SPACE = {
+    "name": "table_tiny",
+    "base": {"t2t": {"soft_splits": [[7, 4, 2], [3, 2, 1]], "token_dim": 8},
+             "backbone": {"num_heads": 2, "mlp_ratio": 1.0}},
+    "parameters": {"backbone.depth": {"choice": [1, 2]},
+                   "backbone.head_dim": {"choice": [8, 16]}},
+    "train": {"dataset": "mnist5k", "img_size": 28, "epochs": 2, "measure_latency": False},
+    "search": {"trials": 10, "concurrency": 1, "sampler": "random", "scheduler": "none"},
+}
+# (depth, head_dim) -> per-epoch accuracy; (2, 16) is left out of the table on purpose.
+CURVES = {(1, 8): [40.0, 55.5], (1, 16): [45.0, 61.25], (2, 8): [50.0, 66.75]}
+MISSING = (2, 16)
+
+
+def write_table_files(folder: Path) -> tuple[Path, Path, dict[tuple[int, int], str]]:
+    """The tiny space and its hand-made table (.json.gz); returns (space, table, ids)."""
+    space_path = folder / "table_tiny.yaml"
+    space_path.write_text(yaml.safe_dump(TABLE_SPACE, sort_keys=False))
+    space = load_space(space_path)
+    ids = {}
+    rows = []
+    for depth, head_dim in [*CURVES, MISSING]:
+        cfg = build_config(space, {"backbone.depth": depth, "backbone.head_dim": head_dim})
+        ids[(depth, head_dim)] = cfg.id
+        if (depth, head_dim) in CURVES:
+            rows.append({"id": cfg.id, "seed": 0, "status": "complete", "reason": "",
+                         "params": 1000 * depth * head_dim, "macs": 10000 * depth * head_dim,
+                         "seconds": 3.0, "accuracy": CURVES[(depth, head_dim)],
+                         "val_loss": [1.5, 1.2], "arch": json.loads(cfg.to_json())})
+    # A second seed of one architecture, to check that the seed picks the row.
+    rows.append({**rows[0], "seed": 1, "accuracy": [41.0, 57.0]})
+    table_path = folder / "table.json.gz"
+    with gzip.open(table_path, "wt") as out:
+        json.dump({"header": {"name": "tiny", "version": 1}, "rows": rows}, out)
+    return space_path, table_path, ids
+
+
+def test_table_evaluator_serves_the_curve_epoch_by_epoch(tmp_path):
+    space_path, table_path, ids = write_table_files(tmp_path)
+    space = load_space(space_path)
+    evaluator = TableEvaluator(table_path)
+    cfg = build_config(space, {"backbone.depth": 1, "backbone.head_dim": 16})
+    seen = []
+    result = evaluator.evaluate(cfg, space.train, lambda m: seen.append(m.val_acc) and None)
+    assert result.status == "complete" and result.epochs_completed == 2
+    assert seen == pytest.approx([0.45, 0.6125]) and result.val_acc == pytest.approx(0.6125)
+    assert result.seconds == pytest.approx(3.0)
+    # on_epoch returning True stops after that epoch, as a scheduler's stop does in training.
+    stopped = evaluator.evaluate(cfg, space.train, lambda m: True)
+    assert stopped.status == "stopped" and stopped.epochs_completed == 1
+    # A smaller budget serves the first epochs only; a larger one cannot be answered.
+    one_epoch = evaluator.evaluate(cfg, space.train.model_copy(update={"epochs": 1}))
+    assert one_epoch.status == "complete" and one_epoch.val_acc == pytest.approx(0.45)
+    too_long = evaluator.evaluate(cfg, space.train.model_copy(update={"epochs": 5}))
+    assert too_long.status == "invalid" and "2 epochs" in too_long.reason
+
+
+def test_table_evaluator_picks_the_seed_and_reports_missing_rows(tmp_path):
+    space_path, table_path, ids = write_table_files(tmp_path)
+    space = load_space(space_path)
+    evaluator = TableEvaluator(table_path)
+    first = build_config(space, {"backbone.depth": 1, "backbone.head_dim": 8})
+    seed1 = space.train.model_copy(update={"seed": 1})
+    seed7 = space.train.model_copy(update={"seed": 7})
+    assert evaluator.evaluate(first, seed1).val_acc == pytest.approx(0.57)
+    assert evaluator.evaluate(first, seed7).val_acc == pytest.approx(0.555)  # falls back to seed 0
+    missing = build_config(space, {"backbone.depth": 2, "backbone.head_dim": 16})
+    result = evaluator.evaluate(missing, space.train)
+    assert result.status == "invalid" and result.reason == f"not in the table {table_path}"
+
+
+def test_evaluator_specs_and_table_formats(tmp_path):
+    _, table_path, _ = write_table_files(tmp_path)
+    assert isinstance(evaluator_from_spec("train"), TrainerEvaluator)
+    table = evaluator_from_spec(f"table:{table_path}")
+    assert table is evaluator_from_spec(f"table:{table_path}")  # loaded once per process
+    assert table.spec == f"table:{table_path.resolve()}"
+    # A build's work file (.jsonl) is a table too, so a partial build can be searched.
+    header, rows = read_table(table_path)
+    work_file = tmp_path / "work.jsonl"
+    work_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert len(TableEvaluator(work_file).rows) == len(rows) == 4
+    for bad in ("tabel:x", "table:", f"table:{tmp_path / 'none.json.gz'}"):
+        with pytest.raises(UserError):
+            evaluator_from_spec(bad)
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    from t2tsearch.search import start_ray
+
+    start_ray(None, verbose=False)
+    yield
+    ray.shutdown()
+
+
+def test_a_search_answered_by_the_table_takes_seconds(tmp_path, ray_session):
+    space_path, table_path, ids = write_table_files(tmp_path)
+    options = SearchOptions(echo=lambda line: None, command=["test"],
+                            evaluator=f"table:{table_path}")
+    summary = run_search(space_path, out=str(tmp_path / "results"), name="table",
+                         options=options)
+    table = pd.read_csv(summary.run.trials_csv)
+    by_id = {cid: key for key, cid in ids.items()}
+    complete = table[table["status"] == "complete"]
+    assert len(complete) >= 3
+    for _, row in complete.iterrows():
+        assert row["accuracy"] == pytest.approx(CURVES[by_id[row["config_id"]]][-1])
+        assert row["epochs"] == 2
+    # The architecture missing from the table is recorded as infeasible, with the reason.
+    missing = table[table["config_id"] == ids[MISSING]]
+    assert not missing.empty and set(missing["status"]) == {"infeasible"}
+    assert missing["reason"].str.contains("not in the table").all()
+    assert summary.run.read_meta()["sessions"][0]["evaluator"] == f"table:{table_path.resolve()}"
