@@ -26,7 +26,7 @@ TINY_SPACE = {
              "backbone": {"num_heads": 2, "mlp_ratio": 1.0}},
     "parameters": {"backbone.depth": {"int": {"low": 1, "high": 2}},
                    "backbone.head_dim": {"choice": [8, 16]}},
-    "train": {"dataset": "mnist5k", "img_size": 28, "epochs": 2, "batch_size": 100,
+    "train": {"dataset": "mnist5k", "img_size": 28, "epochs": 1, "batch_size": 100,
               "lr": 0.003, "measure_latency": False, "train_subset": 300, "val_subset": 100},
     "search": {"trials": 3, "concurrency": 2, "scheduler": "none"},
 }
@@ -74,7 +74,7 @@ def test_run_writes_the_run_directory_and_a_full_table(tmp_path):
                    "t2t.soft_splits.1.kernel", "t2t.mixer", "img_size"):
         assert column in table.columns, column
     complete = table[table["status"] == "complete"]
-    assert (complete["epochs"] == 2).all() and (complete["accuracy"] > 0).all()
+    assert (complete["epochs"] == 1).all() and (complete["accuracy"] > 0).all()
     # The Optuna study is the record: it opens with optuna and agrees with the table.
     study = optuna.load_study(study_name="t2tsearch", storage=run.storage_url)
     assert [t.number for t in study.trials] == sorted(table["trial"])
@@ -222,10 +222,18 @@ def test_searcher_records_a_trial_that_raised_as_failed(tmp_path):
     searcher.on_trial_result("ray-1", {"epoch": 1, "accuracy": 40.0, "epoch_seconds": 1.5,
                                        "final": False})
     searcher.on_trial_complete("ray-1", None, error=True)
+    searcher.trial_errored("ray-1", "Traceback (most recent call last):\n  ...\nValueError: boom\n")
     row = load_trials(run.path).iloc[0]
-    assert row["status"] == "failed" and "raised an error" in row["reason"]
+    assert row["status"] == "failed" and row["reason"] == "raised ValueError: boom"
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
     assert len(lines) == 1 and "failed" in lines[0]
+    # Ctrl-C reaches the workers as KeyboardInterrupt: that trial is left for --resume.
+    searcher.suggest("ray-2")
+    searcher.on_trial_complete("ray-2", None, error=True)
+    searcher.trial_errored("ray-2", "Traceback ...\nKeyboardInterrupt\n")
+    searcher.flush_errors()
+    assert study.trials[1].state == optuna.trial.TrialState.RUNNING
+    assert "ray-2" in searcher.live and len(lines) == 1
 
 
 def test_missing_dataset_is_one_line_before_anything_runs(tmp_path, capsys):
