@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 
 from t2tsearch.arch import ArchConfig
+from t2tsearch.atomic import atomic_write
 
 # Bump when the model code changes what it builds, so cached counts of old models are not reused.
 COST_MODEL_VERSION = 1
@@ -116,9 +116,7 @@ def count_cost(cfg: ArchConfig, cache_dir: str | os.PathLike[str] | None = None)
     _memory_cache[key] = cost
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-            json.dump(cost.to_dict(), tmp)
-        os.replace(tmp.name, path)
+        atomic_write(path, json.dumps(cost.to_dict()))
     return cost
 
 

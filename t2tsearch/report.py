@@ -6,7 +6,6 @@ import html
 import math
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from t2tsearch.arch import ArchConfig
+from t2tsearch.atomic import atomic_write
 from t2tsearch.confirm import confirmed_table
 from t2tsearch.errors import UserError
 from t2tsearch.groups import PLANE, GroupComparison, Scale, compare_groups, group_members
@@ -476,7 +476,7 @@ def build_report(run_path: str | os.PathLike[str], out: str | os.PathLike[str] |
     page = render_run_page(data, comparison, figures, importances.notes)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_plotly_js(target.parent)
-    _atomic_write(target, page)
+    atomic_write(target, page, prefix=".report-")
     if images:
         main = {name: fig for name, fig in figures.items() if name in PNG_FIGURES}
         notice = export_pngs(main, target.parent)
@@ -760,20 +760,8 @@ def write_plotly_js(folder: Path) -> Path:
     path = folder / PLOTLY_JS
     script = get_plotlyjs()
     if not path.is_file() or path.stat().st_size != len(script.encode()):
-        _atomic_write(path, script)
+        atomic_write(path, script, prefix=".report-")
     return path
-
-
-def _atomic_write(path: Path, text: str | bytes) -> None:
-    mode = "wb" if isinstance(text, bytes) else "w"
-    with tempfile.NamedTemporaryFile(mode, dir=path.parent, delete=False, prefix=".report-",
-                                     suffix=".tmp") as tmp:
-        tmp.write(text)
-    # NamedTemporaryFile creates 0600; a report is meant to be read by others too.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp.name, 0o666 & ~umask)
-    os.replace(tmp.name, path)
 
 
 CHROME_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -809,7 +797,7 @@ def export_pngs(figures: Mapping[str, go.Figure], folder: Path) -> str:
             try:
                 for name, fig in figures.items():
                     png = fig.to_image(format="png", width=1000, height=560, scale=1)
-                    _atomic_write(folder / f"{name}.png", png)
+                    atomic_write(folder / f"{name}.png", png, prefix=".report-")
             finally:
                 kaleido.stop_sync_server(silence_warnings=True)
     except Exception as err:  # noqa: BLE001 - a broken browser must not cost the report
@@ -863,7 +851,7 @@ def build_comparison(run_paths: Sequence[str | os.PathLike[str]],
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_plotly_js(target.parent)
-    _atomic_write(target, page)
+    atomic_write(target, page, prefix=".report-")
     return target
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ import optuna
 import pandas as pd
 
 from t2tsearch.arch import ArchConfig
+from t2tsearch.atomic import atomic_write
 from t2tsearch.errors import UserError
 
 STUDY_NAME = "t2tsearch"
@@ -97,7 +97,7 @@ class RunDir:
         return json.loads(self.run_json.read_text())
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        _atomic_write(self.run_json, json.dumps(meta, indent=2, default=str))
+        atomic_write(self.run_json, json.dumps(meta, indent=2, default=str))
 
     def load_study(self) -> optuna.Study:
         return optuna.load_study(study_name=STUDY_NAME, storage=self.storage_url)
@@ -129,17 +129,6 @@ def run_metadata(command: Sequence[str], seed: int) -> dict[str, Any]:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a reader never sees half a file."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(text)
-    # NamedTemporaryFile makes files owner-only; give the file the permissions open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp.name, 0o666 & ~umask)
-    os.replace(tmp.name, path)
 
 
 # ---- the trials table -----------------------------------------------------------------------
@@ -208,7 +197,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
 
 def write_trials_csv(run: RunDir, study: optuna.Study) -> pd.DataFrame:
     frame = trials_table(study)
-    _atomic_write(run.trials_csv, frame.to_csv(index=False))
+    atomic_write(run.trials_csv, frame.to_csv(index=False))
     return frame
 
 
