@@ -130,3 +130,10 @@ def test_torn_cache_file_is_recounted(tiny, tmp_path):
     cost_module.clear_memory_cache()
     assert count_cost(tiny, cache_dir=tmp_path) == first
     assert json.loads(path.read_text())["macs"] == first.macs
+
+
+def test_a_cache_directory_gets_counts_known_from_memory(tiny, tmp_path):
+    cost_module.clear_memory_cache()
+    count_cost(tiny)  # counted, memory only
+    assert count_cost(tiny, cache_dir=tmp_path / "run") == count_cost(tiny)
+    assert len(list((tmp_path / "run").glob("*.json"))) == 1
