@@ -1,0 +1,318 @@
+"""How good is the search? Samplers x schedulers on a tabular benchmark, scored by hypervolume.
+
+    python3 benchmarks/bench_search.py                                   # the README's table
+    python3 benchmarks/bench_search.py --seeds 2 --budgets 20 --samplers random --schedulers none
+
+Every run is a real `run_search` (Ray Tune + Optuna, concurrency 1 so that every sampler sees
+every result before it proposes again) whose trials are answered by the table (`--evaluator
+table:FILE`). One Ray session serves all runs. A budget's figures are read from the first trials
+of the longest run whose sampler settings are the same (see `sampler_key`), so a 30-trial search
+and the first 30 trials of a 100-trial search with the same seed are the same search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_TABLE = ROOT / "tabular" / "t2t_mnist5k_32px_v1.json.gz"
+DEFAULT_SPACE = ROOT / "tabular" / "space.yaml"
+SAMPLERS = ("random", "nsga2", "tpe", "gp")
+SCHEDULERS = ("none", "asha", "pareto_asha")
+BUDGETS = (10, 20, 30, 50, 100)
+TARGET_SHARE = 0.98
+REGRET_AT = 30
+# Statuses that never reached Ray's budget: rejected before training.
+_NOT_CONSUMED = ("infeasible", "duplicate")
+
+
+def sampler_key(trials: int) -> int:
+    """What of the trial budget make_sampler uses: min(10, trials // 3) sizes the NSGA-II
+    population and the TPE/GP start-up. Budgets with one key share one run (prefixes)."""
+    return min(10, trials // 3)
+
+
+@dataclass
+class TrueFront:
+    """The table's own best: every architecture at its full budget."""
+
+    frame: pd.DataFrame
+    reference: dict[str, float]
+    hypervolume: float
+
+
+def true_front(table_path: Path, specs: Sequence[Any], epochs: int) -> TrueFront:
+    """Hypervolume of all the table's seed-0 rows; reference = worst accuracy, 1.1 x max MACs."""
+    from t2tsearch.evaluator import read_table
+    from t2tsearch.results import hypervolume
+
+    _, rows = read_table(table_path)
+    records = [{"config_id": r["id"], "status": r["status"],
+                "accuracy": r["accuracy"][epochs - 1] if len(r["accuracy"]) >= epochs else None,
+                "macs": r["macs"], "params": r["params"]}
+               for r in rows if int(r["seed"]) == 0]
+    frame = pd.DataFrame(records)
+    done = frame[frame["status"] == "complete"].dropna(subset=["accuracy"])
+    reference = {}
+    for spec in specs:
+        values = done[spec.column].astype(float)
+        reference[spec.column] = float(values.min()) if spec.maximize else 1.1 * float(values.max())
+    return TrueFront(frame, reference, hypervolume(frame, specs, reference))
+
+
+@dataclass
+class RunCurve:
+    """One search's anytime figures: after n consumed trials (index n-1)."""
+
+    sampler: str
+    scheduler: str
+    seed: int
+    trials_run: int  # the run's budget (its sampler settings)
+    share: list[float] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)
+    wall_s: list[float] = field(default_factory=list)
+
+
+def curve_of(table: pd.DataFrame, specs: Sequence[Any], front: TrueFront, started: float,
+             run: RunCurve) -> RunCurve:
+    """Hypervolume share, epochs trained and wall time after each consumed trial, in order."""
+    from t2tsearch.results import hypervolume
+
+    consumed = table[~table["status"].isin(_NOT_CONSUMED)].sort_values("trial")
+    epochs_spent = 0
+    for n in range(1, len(consumed) + 1):
+        prefix = consumed.iloc[:n]
+        last = prefix.iloc[-1]
+        if pd.isna(last.get("reused_from")):  # a reused result trains nothing
+            epochs_spent += int(last["epochs"] or 0)
+        run.share.append(min(1.0, hypervolume(prefix, specs, front.reference) / front.hypervolume))
+        run.epochs.append(epochs_spent)
+        finished = pd.Timestamp(last["finished"]).timestamp() if last.get("finished") else math.nan
+        run.wall_s.append(finished - started)
+    return run
+
+
+def search_once(space: Path, table: Path, sampler: str, scheduler: str, seed: int, trials: int,
+                out: Path, specs: Sequence[Any], front: TrueFront) -> RunCurve:
+    from t2tsearch.search import SearchOptions, run_search
+
+    options = SearchOptions(trials=trials, concurrency=1, sampler=sampler, scheduler=scheduler,
+                            seed=seed, evaluator=f"table:{table}", echo=lambda line: None,
+                            command=["bench_search", sampler, scheduler, str(seed)])
+    name = f"{sampler}-{scheduler}-s{seed}-t{trials}"
+    started = time.time()
+    summary = run_search(space, out=str(out), name=name, options=options)
+    run = curve_of(summary.table, specs, front, started,
+                   RunCurve(sampler, scheduler, seed, trials))
+    shutil.rmtree(summary.run.path, ignore_errors=True)  # the figures are all we keep
+    return run
+
+
+def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return mean, se
+
+
+def at_budget(curves: list[RunCurve], budget: int, attr: str) -> list[float]:
+    """Each run's figure after `budget` trials, from the run that holds that budget."""
+    values = []
+    for run in curves:
+        if sampler_key(run.trials_run) != sampler_key(budget) or run.trials_run < budget:
+            continue
+        series = getattr(run, attr)
+        # A run that stopped early (grid used up) keeps its last value.
+        values.append(float(series[min(budget, len(series)) - 1]) if series else math.nan)
+    return values
+
+
+def trials_to_target(run: RunCurve, target: float = TARGET_SHARE) -> float:
+    return next((n for n, share in enumerate(run.share, start=1) if share >= target), math.inf)
+
+
+def summarise(curves: list[RunCurve], budgets: Sequence[int]) -> list[dict[str, Any]]:
+    """One row per (sampler, scheduler): mean ± s.e. share, epochs, wall time per budget."""
+    rows = []
+    combos = sorted({(c.sampler, c.scheduler) for c in curves},
+                    key=lambda k: (SAMPLERS.index(k[0]) if k[0] in SAMPLERS else 99,
+                                   SCHEDULERS.index(k[1]) if k[1] in SCHEDULERS else 99))
+    longest = max(budgets)
+    for sampler, scheduler in combos:
+        runs = [c for c in curves if (c.sampler, c.scheduler) == (sampler, scheduler)]
+        row: dict[str, Any] = {"sampler": sampler, "scheduler": scheduler,
+                               "seeds": len({c.seed for c in runs})}
+        for budget in budgets:
+            row[f"share@{budget}"] = _mean_se(at_budget(runs, budget, "share"))
+            row[f"epochs@{budget}"] = _mean_se(at_budget(runs, budget, "epochs"))
+            row[f"wall@{budget}"] = _mean_se(at_budget(runs, budget, "wall_s"))
+        long_runs = [c for c in runs if c.trials_run == longest]
+        reached = [trials_to_target(c) for c in long_runs]
+        row["trials_to_98"] = statistics.median(reached) if reached else math.nan
+        row["reached_98"] = sum(math.isfinite(r) for r in reached)
+        if REGRET_AT in budgets:
+            mean, se = row[f"share@{REGRET_AT}"]
+            row[f"regret@{REGRET_AT}"] = (1.0 - mean, se)
+        rows.append(row)
+    return rows
+
+
+def format_summary(rows: list[dict[str, Any]], budgets: Sequence[int]) -> str:
+    """A markdown table: HV share (mean ± s.e., %) per budget, epochs and wall time at the
+    largest, the median trials to 98% and the regret at 30 trials."""
+    longest = max(budgets)
+    head = (["sampler", "scheduler"] + [f"HV {b}" for b in budgets]
+            + [f"epochs {longest}", f"wall s {longest}", "trials to 98%"]
+            + ([f"regret {REGRET_AT}"] if REGRET_AT in budgets else []))
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for row in rows:
+        cells = [row["sampler"], row["scheduler"]]
+        cells += [_pm(row[f"share@{b}"], 100) for b in budgets]
+        cells += [_pm(row[f"epochs@{longest}"], 1, 0), _pm(row[f"wall@{longest}"], 1, 1)]
+        median = row["trials_to_98"]
+        cells.append(f">{longest}" if math.isinf(median) else
+                     f"{median:g} ({row['reached_98']}/{row['seeds']})")
+        if REGRET_AT in budgets:
+            cells.append(_pm(row[f"regret@{REGRET_AT}"], 100))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _pm(value: tuple[float, float], scale: float, digits: int = 1) -> str:
+    mean, se = value
+    if math.isnan(mean):
+        return "-"
+    return f"{mean * scale:.{digits}f} ± {se * scale:.{digits}f}"
+
+
+def figure(curves: list[RunCurve], budgets: Sequence[int]):
+    """Mean hypervolume share against trials and against epochs, one line per combination."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True,
+                        subplot_titles=("against trials", "against epochs trained"))
+    longest = max(budgets)
+    combos = sorted({(c.sampler, c.scheduler) for c in curves})
+    for index, (sampler, scheduler) in enumerate(combos):
+        runs = [c for c in curves if (c.sampler, c.scheduler) == (sampler, scheduler)
+                and c.trials_run == longest and c.share]
+        if not runs:
+            continue
+        length = min(len(c.share) for c in runs)
+        trials = list(range(1, length + 1))
+        share = [100 * statistics.fmean(c.share[n] for c in runs) for n in range(length)]
+        epochs = [statistics.fmean(c.epochs[n] for c in runs) for n in range(length)]
+        name = f"{sampler} + {scheduler}"
+        color = f"hsl({int(360 * index / max(len(combos), 1))},65%,45%)"
+        dash = {"none": "solid", "asha": "dot", "pareto_asha": "dash"}.get(scheduler, "solid")
+        line = {"color": color, "dash": dash}
+        fig.add_trace(go.Scatter(x=trials, y=share, name=name, legendgroup=name, line=line),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=epochs, y=share, name=name, legendgroup=name, line=line,
+                                 showlegend=False), row=1, col=2)
+    fig.update_yaxes(title_text="hypervolume, % of the table's true front", row=1, col=1)
+    fig.update_xaxes(title_text="trials", row=1, col=1)
+    fig.update_xaxes(title_text="epochs trained", row=1, col=2)
+    fig.update_layout(title="Search quality on the tabular T2T benchmark (mean over seeds)",
+                      height=520, width=1100, template="plotly_white")
+    return fig
+
+
+def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers: Sequence[str],
+                  seeds: Sequence[int], budgets: Sequence[int], out: Path,
+                  echo=print) -> tuple[list[RunCurve], TrueFront]:
+    """Every (sampler, scheduler, seed), one run per distinct sampler setting of the budgets."""
+    from t2tsearch.results import objective_specs
+    from t2tsearch.search import start_ray
+    from t2tsearch.space import load_space
+
+    loaded = load_space(space)
+    specs = objective_specs(loaded.objectives)
+    front = true_front(table, specs, loaded.train.epochs)
+    if front.hypervolume <= 0:
+        raise SystemExit(f"{table}: its rows span no hypervolume; is the table empty?")
+    runs_needed = sorted({max(b for b in budgets if sampler_key(b) == sampler_key(budget))
+                          for budget in budgets})
+    start_ray(None, verbose=False)  # one Ray session for every run
+    curves = []
+    total = len(samplers) * len(schedulers) * len(seeds) * len(runs_needed)
+    started = time.perf_counter()
+    for sampler in samplers:
+        for scheduler in schedulers:
+            for seed in seeds:
+                for trials in runs_needed:
+                    run_started = time.perf_counter()
+                    curve = search_once(space, table, sampler, scheduler, seed, trials, out,
+                                        specs, front)
+                    curves.append(curve)
+                    echo(f"[{len(curves)}/{total}] {sampler} + {scheduler} seed {seed}, "
+                         f"{trials} trials: HV {100 * curve.share[-1]:.1f}% with "
+                         f"{curve.epochs[-1]} epochs in {time.perf_counter() - run_started:.1f}s "
+                         f"(total {time.perf_counter() - started:.0f}s)")
+    return curves, front
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
+    parser.add_argument("--space", type=Path, default=DEFAULT_SPACE)
+    parser.add_argument("--samplers", default=",".join(SAMPLERS))
+    parser.add_argument("--schedulers", default=",".join(SCHEDULERS))
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
+    parser.add_argument("--html", type=Path, default=None, help="write the plotly page here")
+    parser.add_argument("--png", type=Path, default=None, help="and a PNG (needs a Chrome)")
+    parser.add_argument("--json", type=Path, default=None, help="every run's curves")
+    args = parser.parse_args(argv)
+    budgets = sorted({int(b) for b in args.budgets.split(",")})
+    samplers = [s for s in args.samplers.split(",") if s]
+    schedulers = [s for s in args.schedulers.split(",") if s]
+    out = Path(tempfile.mkdtemp(prefix="bench-search-"))
+    try:
+        curves, front = run_benchmark(args.table.resolve(), args.space, samplers, schedulers,
+                                      list(range(args.seeds)), budgets, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    rows = summarise(curves, budgets)
+    print(f"\ntable {args.table}: {len(front.frame)} architectures, true-front hypervolume "
+          f"{front.hypervolume:.4g} (reference: accuracy {front.reference['accuracy']:.2f}%, "
+          f"MACs {front.reference.get('macs', math.nan) / 1e6:.2f}M); concurrency 1, "
+          f"{args.seeds} seeds; HV as % of the true front, mean ± s.e.\n")
+    print(format_summary(rows, budgets))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"command": ["bench_search.py", *(argv or sys.argv[1:])],
+                                         "reference": front.reference,
+                                         "true_hypervolume": front.hypervolume,
+                                         "runs": [asdict(c) for c in curves]}))
+    if args.html or args.png:
+        fig = figure(curves, budgets)
+        if args.html:
+            args.html.parent.mkdir(parents=True, exist_ok=True)
+            fig.write_html(args.html, include_plotlyjs="cdn")
+        if args.png:
+            try:
+                fig.write_image(args.png, scale=2)
+            except Exception as err:  # kaleido without a Chrome: the page still stands
+                print(f"no PNG ({type(err).__name__}: {err})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
