@@ -317,7 +317,7 @@ def test_shipped_defaults_suit_their_purpose():
         space = load_space(SPACES / f"{name}.yaml")
         assert space.train.dataset == "mnist5k" and space.train.img_size in (28, 32)
     smoke = load_space(SPACES / "smoke.yaml")
-    assert smoke.train.epochs <= 5 and smoke.search.trials <= 12
+    assert smoke.train.epochs <= 8 and smoke.search.trials <= 12
     mobile = load_space(SPACES / "imagenet_mobile.yaml")
     assert mobile.train.dataset == "imagefolder" and mobile.train.img_size == 224
     assert mobile.constraints.max_macs == 2_000_000_000
