@@ -234,6 +234,18 @@ def figure(curves: list[RunCurve], budgets: Sequence[int]):
     return fig
 
 
+def _quiet_optuna() -> None:
+    """Keep Optuna's errors only: GPSampler warns once per trial that it samples a conditional
+    parameter (backbone.block) independently, hundreds of lines in a benchmark."""
+    import logging
+
+    import optuna
+
+    optuna.logging.get_logger("optuna")  # makes sure Optuna's own handler exists
+    for handler in logging.getLogger("optuna").handlers:
+        handler.addFilter(lambda record: record.levelno >= logging.ERROR)
+
+
 def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers: Sequence[str],
                   seeds: Sequence[int], budgets: Sequence[int], out: Path,
                   echo=print) -> tuple[list[RunCurve], TrueFront]:
@@ -242,6 +254,7 @@ def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers:
     from t2tsearch.search import start_ray
     from t2tsearch.space import load_space
 
+    _quiet_optuna()
     loaded = load_space(space)
     specs = objective_specs(loaded.objectives)
     front = true_front(table, specs, loaded.train.epochs)
