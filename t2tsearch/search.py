@@ -519,14 +519,18 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
 def requeue_interrupted(study: optuna.Study) -> int:
     """Trials left RUNNING by an interrupted session: mark them failed and queue them again."""
     count = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, "status", "failed")
-        study._storage.set_trial_user_attr(trial._trial_id, "reason",
-                                           "interrupted; re-queued when the run resumed")
-        study._storage.set_trial_user_attr(trial._trial_id, "consumed", False)
-        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        if trial.params:
-            study.enqueue_trial(trial.params, skip_if_exists=False)
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        trial = optuna.Trial(study, frozen._trial_id)  # a live handle to the stored trial
+        trial.set_user_attr("status", "failed")
+        trial.set_user_attr("reason", "interrupted; re-queued when the run resumed")
+        trial.set_user_attr("consumed", False)
+        try:
+            study.tell(trial, state=TrialState.FAIL)
+        except RuntimeError as err:  # GridSampler's study.stop(), as in StudySearcher._finish
+            if "Study.stop" not in str(err):
+                raise
+        if frozen.params:
+            study.enqueue_trial(frozen.params, skip_if_exists=False)
         count += 1
     return count
 
