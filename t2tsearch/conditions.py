@@ -85,9 +85,8 @@ def config_fields(cfg: ArchConfig) -> dict[str, Any]:
     for index, split in enumerate(cfg.t2t.soft_splits):
         for part in ("kernel", "stride", "padding"):
             values[f"t2t.soft_splits.{index}.{part}"] = getattr(split, part)
-    for name in BackboneConfig.model_fields:
-        if f"backbone.{name}" in FIELD_KINDS:
-            values[f"backbone.{name}"] = getattr(cfg.backbone, name)
+    for name in BackboneConfig.model_fields:  # dense_stages too: tables show it, conditions refuse it
+        values[f"backbone.{name}"] = getattr(cfg.backbone, name)
     bb = cfg.backbone
     head_dim = bb.embed_dim / bb.num_heads
     values["backbone.head_dim"] = int(head_dim) if head_dim.is_integer() else head_dim

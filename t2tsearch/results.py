@@ -133,23 +133,11 @@ def now_iso() -> str:
 
 # ---- the trials table -----------------------------------------------------------------------
 def arch_columns(cfg: ArchConfig) -> dict[str, Any]:
-    """Every ArchConfig field as a flat column: img_size, t2t.mixer, t2t.soft_splits.0.kernel, ..."""
-    columns: dict[str, Any] = {}
+    """Every ArchConfig field as a flat column (img_size, t2t.mixer, t2t.soft_splits.0.kernel,
+    backbone.depth, ...) plus the derived ones conditions use (t2t.depth, num_tokens, ...)."""
+    from t2tsearch.conditions import config_fields
 
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}{key}.", item)
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for index, item in enumerate(value):
-                walk(f"{prefix}{index}.", item)
-        else:
-            columns[prefix[:-1]] = tuple(value) if isinstance(value, list) else value
-
-    walk("", cfg.to_dict())
-    columns["t2t.depth"] = cfg.t2t.depth
-    columns["num_tokens"] = cfg.num_tokens
-    return columns
+    return config_fields(cfg)
 
 
 def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
@@ -215,10 +203,14 @@ class ObjectiveSpec:
     maximize: bool
 
 
+# The table column that holds each objective metric of a space.
+METRIC_COLUMNS = {"accuracy": "accuracy", "macs": "macs", "params": "params",
+                  "latency": "latency_ms"}
+
+
 def objective_specs(objectives: Sequence[Any]) -> list[ObjectiveSpec]:
     """From the space's objectives ({metric, direction}) to table columns."""
-    column = {"accuracy": "accuracy", "macs": "macs", "params": "params", "latency": "latency_ms"}
-    return [ObjectiveSpec(column[o.metric], o.direction == "maximize") for o in objectives]
+    return [ObjectiveSpec(METRIC_COLUMNS[o.metric], o.direction == "maximize") for o in objectives]
 
 
 def _as_losses(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> np.ndarray:

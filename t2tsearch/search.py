@@ -88,16 +88,16 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
     settings = space.search
     seed = settings.seed
     name = settings.sampler
+    # Optuna's defaults (a population of 50, 10 random startup trials) make any short run a
+    # random search: a third of the trials, at most 10, explore before the model takes over.
+    startup = min(10, settings.trials // 3)
     if name == "nsga2":
-        # Optuna's default population (50) is a random search for any run shorter than that.
-        population = max(4, min(10, settings.trials // 3))
-        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+        return optuna.samplers.NSGAIISampler(population_size=max(4, startup), seed=seed)
     if name == "tpe":
-        startup = max(2, min(10, settings.trials // 3))
-        return optuna.samplers.TPESampler(n_startup_trials=startup, multivariate=True, group=True,
-                                          seed=seed)
+        return optuna.samplers.TPESampler(n_startup_trials=max(2, startup), multivariate=True,
+                                          group=True, seed=seed)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=max(2, min(10, settings.trials // 3)))
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=max(2, startup))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
@@ -121,10 +121,23 @@ def open_study(run: RunDir, space: SearchSpace, create: bool) -> optuna.Study:
     return optuna.load_study(study_name=STUDY_NAME, storage=run.storage_url, sampler=sampler)
 
 
+def tell(study: optuna.Study, trial: optuna.Trial, state: TrialState,
+         values: list[float] | None = None) -> None:
+    """study.tell, outside study.optimize: GridSampler calls study.stop() once its grid is used
+    up, which raises there; the trial is already told by then (Optuna stores the state first)."""
+    try:
+        if state == TrialState.COMPLETE:
+            study.tell(trial, values)
+        else:
+            study.tell(trial, state=state)
+    except RuntimeError as err:
+        if "Study.stop" not in str(err):
+            raise
+
+
 def objective_values(space: SearchSpace, attrs: dict[str, Any]) -> list[float] | None:
     """The study's objective values from a trial's recorded metrics; None if one is missing."""
-    column = {"accuracy": "accuracy", "macs": "macs", "params": "params", "latency": "latency_ms"}
-    values = [attrs.get(column[objective.metric]) for objective in space.objectives]
+    values = [attrs.get(spec.column) for spec in objective_specs(space.objectives)]
     if any(value is None or not math.isfinite(float(value)) for value in values):
         return None
     return [float(value) for value in values]
@@ -220,7 +233,6 @@ class StudySearcher:
             self.live[trial_id] = trial
             self.curves[trial_id] = []
             self.running_ids[cfg.id] = trial.number
-            self.progress.started(trial.number)
             return {"arch": cfg.to_json(), "budget": self.space.train.model_dump(mode="json"),
                     "macs": cost.macs, "params": cost.params, "trial_number": trial.number,
                     "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator}
@@ -243,19 +255,10 @@ class StudySearcher:
         trial.set_user_attr("status", status)
         if reason:
             trial.set_user_attr("reason", reason)
-        try:
-            if state == TrialState.COMPLETE:
-                self.study.tell(trial, values)
-            else:
-                self.study.tell(trial, state=state)
-        except RuntimeError as err:
-            # GridSampler calls study.stop() once the grid is used up, which only works inside
-            # study.optimize; the trial is already told by then (Optuna sets the state first).
-            if "Study.stop" not in str(err):
-                raise
+        tell(self.study, trial, state, values)
         frame = write_trials_csv(self.run, self.study)
         row = frame[frame["trial"] == trial.number].iloc[0]
-        self.progress.finished(row, self.budget_left)
+        self.progress.finished(row)
 
     # Ray: an epoch's metrics.
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -339,10 +342,7 @@ class Progress:
         self.trained = 0
         self.counted = 0  # complete, stopped, failed or reused: what the budget counts
 
-    def started(self, number: int) -> None:
-        pass
-
-    def finished(self, row: pd.Series, budget_left: int) -> None:
+    def finished(self, row: pd.Series) -> None:
         rejected = row["status"] in ("infeasible", "duplicate")
         if not rejected:
             self.counted += 1
@@ -524,11 +524,7 @@ def requeue_interrupted(study: optuna.Study) -> int:
         trial.set_user_attr("status", "failed")
         trial.set_user_attr("reason", "interrupted; re-queued when the run resumed")
         trial.set_user_attr("consumed", False)
-        try:
-            study.tell(trial, state=TrialState.FAIL)
-        except RuntimeError as err:  # GridSampler's study.stop(), as in StudySearcher._finish
-            if "Study.stop" not in str(err):
-                raise
+        tell(study, trial, TrialState.FAIL)
         if frozen.params:
             study.enqueue_trial(frozen.params, skip_if_exists=False)
         count += 1
@@ -577,9 +573,3 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
     # On Ctrl-C Tune stops gracefully without completing the trials in flight: they stay
     # RUNNING in the study, and the next --resume trains them again.
     return searcher.gave_up or "", len(searcher.live)
-
-
-def load_run_space(run_path: str | os.PathLike[str]) -> SearchSpace:
-    return load_space(RunDir.open(run_path).space_file)
-
-
