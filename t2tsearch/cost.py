@@ -101,20 +101,31 @@ def count_cost(cfg: ArchConfig, cache_dir: str | os.PathLike[str] | None = None)
     """
     key = f"{cfg.id}-v{COST_MODEL_VERSION}"
     path = Path(cache_dir) / f"{key}.json" if cache_dir is not None else None
-    on_disk = None
+    cost = _memory_cache.get(key)
+    if cost is not None:
+        # A directory holds every count asked of it, even one this process knew already, so
+        # that a run folder carries its own costs; a memory hit reads nothing from disk.
+        if path is not None and not path.is_file():
+            _write_cached(path, cost)
+        return cost
     if path is not None and path.is_file():
         try:
-            on_disk = Cost.from_dict(json.loads(path.read_text()))
+            cost = Cost.from_dict(json.loads(path.read_text()))
         except (ValueError, TypeError):
-            on_disk = None  # a torn or foreign file: overwritten below
-    cost = _memory_cache.get(key) or on_disk or measure_model_cost(cfg)
+            cost = None  # a torn or foreign file: count again and overwrite it
+        if cost is not None:
+            _memory_cache[key] = cost
+            return cost
+    cost = measure_model_cost(cfg)
     _memory_cache[key] = cost
-    # A directory holds every count asked of it, even one this process knew already, so that
-    # a run folder carries its own costs.
-    if path is not None and on_disk is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(cost.to_dict()))
+    if path is not None:
+        _write_cached(path, cost)
     return cost
+
+
+def _write_cached(path: Path, cost: Cost) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(cost.to_dict()))
 
 
 def clear_memory_cache() -> None:
