@@ -30,7 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent
 DEFAULT_TABLE = ROOT / "tabular" / "t2t_mnist5k_32px_v1.json.gz"
 DEFAULT_SPACE = ROOT / "tabular" / "space.yaml"
-SAMPLERS = ("random", "nsga2", "tpe", "gp")
+SAMPLERS = ("random", "nsga2", "tpe", "gp", "ehvi")
 SCHEDULERS = ("none", "asha", "pareto_asha")
 BUDGETS = (10, 20, 30, 50, 100)
 TARGET_SHARE = 0.98
@@ -39,10 +39,12 @@ REGRET_AT = 30
 _NOT_CONSUMED = ("infeasible", "duplicate")
 
 
-def sampler_key(trials: int) -> int:
-    """What of the trial budget make_sampler uses: min(10, trials // 3) sizes the NSGA-II
-    population and the TPE/GP start-up. Budgets with one key share one run (prefixes)."""
-    return min(10, trials // 3)
+def sampler_key(sampler: str, trials: int) -> int:
+    """What of the trial budget the sampler uses (its start-up trials or NSGA-II population,
+    t2tsearch.search.startup_trials). Budgets with one key share one run (prefixes)."""
+    from t2tsearch.search import startup_trials
+
+    return 0 if sampler == "random" else startup_trials(sampler, trials)
 
 
 @dataclass
@@ -134,7 +136,8 @@ def at_budget(curves: list[RunCurve], budget: int, attr: str) -> list[float]:
     """Each run's figure after `budget` trials, from the run that holds that budget."""
     values = []
     for run in curves:
-        if sampler_key(run.trials_run) != sampler_key(budget) or run.trials_run < budget:
+        key = sampler_key(run.sampler, budget)
+        if sampler_key(run.sampler, run.trials_run) != key or run.trials_run < budget:
             continue
         series = getattr(run, attr)
         # A run that stopped early (grid used up) keeps its last value.
@@ -165,6 +168,10 @@ def summarise(curves: list[RunCurve], budgets: Sequence[int]) -> list[dict[str, 
         reached = [trials_to_target(c) for c in long_runs]
         row["trials_to_98"] = statistics.median(reached) if reached else math.nan
         row["reached_98"] = sum(math.isfinite(r) for r in reached)
+        # Epochs trained until then: what the trials cost in GPU time.
+        spent = [float(c.epochs[int(r) - 1]) if math.isfinite(r) else math.inf
+                 for c, r in zip(long_runs, reached, strict=True)]
+        row["epochs_to_98"] = statistics.median(spent) if spent else math.nan
         if REGRET_AT in budgets:
             mean, se = row[f"share@{REGRET_AT}"]
             row[f"regret@{REGRET_AT}"] = (1.0 - mean, se)
@@ -177,7 +184,7 @@ def format_summary(rows: list[dict[str, Any]], budgets: Sequence[int]) -> str:
     largest, the median trials to 98% and the regret at 30 trials."""
     longest = max(budgets)
     head = (["sampler", "scheduler"] + [f"HV {b}" for b in budgets]
-            + [f"epochs {longest}", f"wall s {longest}", "trials to 98%"]
+            + [f"epochs {longest}", f"wall s {longest}", "trials to 98%", "epochs to 98%"]
             + ([f"regret {REGRET_AT}"] if REGRET_AT in budgets else []))
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for row in rows:
@@ -187,6 +194,8 @@ def format_summary(rows: list[dict[str, Any]], budgets: Sequence[int]) -> str:
         median = row["trials_to_98"]
         cells.append(f">{longest}" if math.isinf(median) else
                      f"{median:g} ({row['reached_98']}/{row['seeds']})")
+        epochs = row["epochs_to_98"]
+        cells.append(f">{row[f'epochs@{longest}'][0]:.0f}" if math.isinf(epochs) else f"{epochs:g}")
         if REGRET_AT in budgets:
             cells.append(_pm(row[f"regret@{REGRET_AT}"], 100))
         lines.append("| " + " | ".join(cells) + " |")
@@ -260,16 +269,20 @@ def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers:
     front = true_front(table, specs, loaded.train.epochs)
     if front.hypervolume <= 0:
         raise SystemExit(f"{table}: its rows span no hypervolume; is the table empty?")
-    runs_needed = sorted({max(b for b in budgets if sampler_key(b) == sampler_key(budget))
-                          for budget in budgets})
+
+    def runs_needed(sampler: str) -> list[int]:
+        return sorted({max(b for b in budgets
+                           if sampler_key(sampler, b) == sampler_key(sampler, budget))
+                       for budget in budgets})
+
     start_ray(None, verbose=False)  # one Ray session for every run
     curves = []
-    total = len(samplers) * len(schedulers) * len(seeds) * len(runs_needed)
+    total = sum(len(runs_needed(s)) for s in samplers) * len(schedulers) * len(seeds)
     started = time.perf_counter()
     for sampler in samplers:
         for scheduler in schedulers:
             for seed in seeds:
-                for trials in runs_needed:
+                for trials in runs_needed(sampler):
                     run_started = time.perf_counter()
                     curve = search_once(space, table, sampler, scheduler, seed, trials, out,
                                         specs, front)
@@ -292,27 +305,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, default=None, help="write the plotly page here")
     parser.add_argument("--png", type=Path, default=None, help="and a PNG (needs a Chrome)")
     parser.add_argument("--json", type=Path, default=None, help="every run's curves")
+    parser.add_argument("--from-json", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="summarise the curves of earlier --json files (merged) instead of "
+                             "running; split a long benchmark over processes this way")
     args = parser.parse_args(argv)
     budgets = sorted({int(b) for b in args.budgets.split(",")})
     samplers = [s for s in args.samplers.split(",") if s]
     schedulers = [s for s in args.schedulers.split(",") if s]
-    out = Path(tempfile.mkdtemp(prefix="bench-search-"))
-    try:
-        curves, front = run_benchmark(args.table.resolve(), args.space, samplers, schedulers,
-                                      list(range(args.seeds)), budgets, out)
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    command = ["bench_search.py", *(argv if argv is not None else sys.argv[1:])]
+    if args.from_json:
+        saved = [json.loads(path.read_text()) for path in args.from_json]
+        curves = [RunCurve(**run) for data in saved for run in data["runs"]]
+        reference, true_hv = saved[0]["reference"], saved[0]["true_hypervolume"]
+        seeds = len({c.seed for c in curves})
+        command = [part for data in saved for part in (*data["command"], ";")][:-1]
+    else:
+        out = Path(tempfile.mkdtemp(prefix="bench-search-"))
+        try:
+            curves, front = run_benchmark(args.table.resolve(), args.space, samplers, schedulers,
+                                          list(range(args.seeds)), budgets, out)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        reference, true_hv, seeds = front.reference, front.hypervolume, args.seeds
     rows = summarise(curves, budgets)
-    print(f"\ntable {args.table}: {len(front.frame)} architectures, true-front hypervolume "
-          f"{front.hypervolume:.4g} (reference: accuracy {front.reference['accuracy']:.2f}%, "
-          f"MACs {front.reference.get('macs', math.nan) / 1e6:.2f}M); concurrency 1, "
-          f"{args.seeds} seeds; HV as % of the true front, mean ± s.e.\n")
+    print(f"\ntable {args.table}: true-front hypervolume {true_hv:.4g} (reference: accuracy "
+          f"{reference['accuracy']:.2f}%, MACs {reference.get('macs', math.nan) / 1e6:.2f}M); "
+          f"concurrency 1, {seeds} seeds; HV as % of the true front, mean ± s.e.\n")
     print(format_summary(rows, budgets))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"command": ["bench_search.py", *(argv or sys.argv[1:])],
-                                         "reference": front.reference,
-                                         "true_hypervolume": front.hypervolume,
+        args.json.write_text(json.dumps({"command": command, "reference": reference,
+                                         "true_hypervolume": true_hv,
                                          "runs": [asdict(c) for c in curves]}))
     if args.html or args.png:
         fig = figure(curves, budgets)

@@ -176,7 +176,7 @@ def validate(
     s = space.search
     typer.echo(f"  search       {s.sampler}, {s.trials} trials, seed {s.seed}, concurrency "
                f"{s.concurrency}, {s.cpus_per_trial:g} cpu + {s.gpus_per_trial:g} gpu per trial, "
-               f"scheduler {s.scheduler} (grace {s.grace_period}, factor {s.reduction_factor:g})")
+               f"scheduler {s.effective_scheduler} (grace {s.grace_period}, factor {s.reduction_factor:g})")
     t = space.train
     typer.echo(f"  train        {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, "
                f"warmup {t.warmup_epochs:g}, weight decay {t.weight_decay:g}, seed {t.seed}")
@@ -342,7 +342,7 @@ def run(
     concurrency: Annotated[int | None, typer.Option(help="Trials at once.")] = None,
     cpus_per_trial: Annotated[float | None, typer.Option(help="CPUs per trial.")] = None,
     gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial, may be fractional.")] = None,
-    sampler: Annotated[str | None, typer.Option(help="nsga2, tpe, gp, random or grid.")] = None,
+    sampler: Annotated[str | None, typer.Option(help="ehvi, nsga2, tpe, gp, random or grid.")] = None,
     scheduler: Annotated[str | None, typer.Option(help="pareto_asha, asha or none.")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster to attach to (ray://... or host:port).")] = None,

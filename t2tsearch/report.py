@@ -669,7 +669,7 @@ def _settings_html(data: RunData) -> str:
         ("groups", "; ".join(f"{n}: {c}" for n, c in space.groups.items()) or "none"),
         ("search", f"{s.sampler} sampler, {s.trials} trials, seed {s.seed}, concurrency "
                    f"{s.concurrency}, {s.cpus_per_trial:g} cpu + {s.gpus_per_trial:g} gpu per "
-                   f"trial, scheduler {s.scheduler} (grace {s.grace_period}, factor "
+                   f"trial, scheduler {s.effective_scheduler} (grace {s.grace_period}, factor "
                    f"{s.reduction_factor:g})"),
         ("train budget", ", ".join(f"{k} {v}" for k, v in t.model_dump(mode="json").items()
                                    if v is not None)),
@@ -828,7 +828,7 @@ def build_comparison(run_paths: Sequence[str | os.PathLike[str]],
     for name, data in zip(names, runs, strict=True):
         done = full_budget(data.table, PLANE)
         s, t = data.space.search, data.space.train
-        rows.append([name, data.space.name, s.sampler, s.scheduler, len(data.table), len(done),
+        rows.append([name, data.space.name, s.sampler, s.effective_scheduler, len(data.table), len(done),
                      len(pareto_front(done, PLANE)), f"{done['accuracy'].max():.2f}",
                      f"{hypervolume(data.search_table, PLANE, reference) / box:.4f}",
                      f"{t.dataset} {t.img_size}px {t.epochs} epochs",

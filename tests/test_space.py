@@ -134,9 +134,15 @@ def test_defaults_and_sampler_resolution():
     space = space_from(DEPTH)
     assert [(o.metric, o.direction) for o in space.objectives] == [("accuracy", "maximize"),
                                                                    ("macs", "minimize")]
-    assert space.search.sampler == "nsga2"  # auto with two objectives
-    assert (space.search.trials, space.search.concurrency, space.search.scheduler) == (
-        20, 2, "pareto_asha")
+    assert space.search.sampler == "ehvi"  # auto: accuracy measured, MACs known before training
+    assert (space.search.trials, space.search.concurrency, space.search.effective_scheduler) == (
+        20, 2, "none")
+    # A sampler given on the command line brings its own default scheduler.
+    from t2tsearch.search import apply_overrides
+
+    nsga2 = apply_overrides(space, {"sampler": "nsga2"}, "space.yaml").search
+    assert (nsga2.sampler, nsga2.scheduler, nsga2.effective_scheduler) == (
+        "nsga2", "auto", "pareto_asha")
     assert space.train.dataset == "mnist5k"
     assert (space.base_config.in_chans, space.base_config.num_classes) == (1, 10)
     assert space.base_config.img_size == space.train.img_size

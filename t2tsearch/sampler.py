@@ -1,0 +1,396 @@
+"""The cost-aware sampler: costs are known before training, so only accuracy is guessed.
+
+Generic multi-objective samplers (NSGA-II, TPE, GP) model every objective as unknown and learn
+the MACs of an architecture from trials, although `count_cost` gives them exactly, for free,
+before anything trains. `CostAwareSampler` uses that: for each proposal it draws a pool of
+architectures from the space, counts their costs, drops the infeasible and over-budget ones, and
+proposes the one with the largest **expected hypervolume improvement** (EHVI) over the front
+found so far, where the expectation is over a Gaussian-process surrogate of accuracy alone and
+the cost coordinates are exact. Trials still training count with their predicted accuracy (the
+"Kriging believer"), so concurrent proposals spread out instead of piling onto one spot.
+
+Before the surrogate has data (the start-up trials) it spreads the proposals over the cost
+range: each is the pool member whose log-cost lies farthest from every trial so far, because a
+front spans the whole cost range and its cheap end is found by no accuracy model.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from t2tsearch.arch import ArchConfig
+from t2tsearch.conditions import config_fields
+from t2tsearch.cost import Cost
+from t2tsearch.space import (
+    KNOWN_BEFORE_TRAINING,
+    SearchSpace,
+    measured_objectives,
+    random_draws,
+)
+
+# Gauss-Hermite nodes for the expectation when more than one cost objective is in play.
+_QUADRATURE_NODES = 8
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pool member: the parameter values that make it, its config and its exact costs."""
+
+    params: dict[str, Any]
+    config: ArchConfig
+    cost: Cost
+
+
+def cost_aware_problem(space: SearchSpace) -> str | None:
+    """Why the space cannot use the cost-aware sampler, or None: it models exactly one measured
+    objective (accuracy or latency); the others must be costs known before training."""
+    measured = measured_objectives([o.metric for o in space.objectives])
+    if len(measured) != 1:
+        return (f"the cost-aware sampler needs exactly one measured objective besides "
+                f"{' / '.join(KNOWN_BEFORE_TRAINING)}, not {len(measured)} "
+                f"({', '.join(measured) or 'none'})")
+    return None
+
+
+class CostAwareSampler(optuna.samplers.BaseSampler):
+    """Optuna sampler: each trial is the pool candidate with the largest expected hypervolume
+    improvement; costs exact, accuracy from a Gaussian process over the architecture's fields.
+
+    `cost_of` counts (and caches) a config's cost; `rejection` says why a config may not be
+    trained (infeasible, over a limit) or None. Both are the search's own checks, so the sampler
+    never proposes what the search would reject.
+    """
+
+    def __init__(self, space: SearchSpace, cost_of: Callable[[ArchConfig], Cost],
+                 rejection: Callable[[ArchConfig, Cost | None], str | None], *,
+                 seed: int = 0, n_startup_trials: int = 5, draws_per_trial: int = 128,
+                 max_pool: int = 4096) -> None:
+        problem = cost_aware_problem(space)
+        if problem is not None:
+            raise ValueError(problem)
+        self.space = space
+        self.cost_of = cost_of
+        self.rejection = rejection
+        self.seed = seed
+        self.n_startup_trials = n_startup_trials
+        self.draws_per_trial = draws_per_trial
+        self.max_pool = max_pool
+        self._fallback = optuna.samplers.RandomSampler(seed=seed)
+        self._rng = np.random.default_rng(seed)
+        self._pool: dict[str, Candidate] = {}  # config id -> candidate, feasible ones only
+        self._rejected: set[str] = set()
+        self._draws = 0
+        self._chosen: dict[int, dict[str, Any]] = {}  # trial number -> parameter values
+        self._directions = [o.direction for o in space.objectives]
+        self._metrics = [o.metric for o in space.objectives]
+        self._measured = next(i for i, m in enumerate(self._metrics)
+                              if m not in KNOWN_BEFORE_TRAINING)
+        self._known = [i for i, m in enumerate(self._metrics) if m in KNOWN_BEFORE_TRAINING]
+
+    # ---- Optuna's sampler interface --------------------------------------------------------------
+    def reseed_rng(self) -> None:
+        self._fallback.reseed_rng()
+        self._rng = np.random.default_rng()
+
+    def infer_relative_search_space(self, study: optuna.Study,
+                                    trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}  # everything is decided in before_trial and served by sample_independent
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if "fixed_params" in trial.system_attrs:
+            return  # an enqueued trial (a resumed one) already has its parameters
+        candidate = self.propose(study.get_trials(deepcopy=False))
+        if candidate is not None:
+            self._chosen[trial.number] = candidate.params
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        chosen = self._chosen.get(trial.number, {})
+        if param_name in chosen:
+            value = chosen[param_name]
+            if param_distribution._contains(param_distribution.to_internal_repr(value)):
+                return value
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._chosen.pop(trial.number, None)
+
+    # ---- choosing ------------------------------------------------------------------------------
+    def propose(self, trials: Sequence[FrozenTrial]) -> Candidate | None:
+        """The next architecture to train, given the study's trials so far; None when the pool
+        has nothing new (the sampler then draws at random)."""
+        self._grow_pool()
+        seen: set[str] = set()
+        done: dict[str, float] = {}  # config id -> measured objective (first complete trial)
+        stopped: dict[str, float] = {}  # config id -> accuracy when the scheduler stopped it
+        pending: list[str] = []
+        for t in trials:
+            config_id = t.user_attrs.get("config_id")
+            if not config_id:
+                continue
+            seen.add(config_id)
+            if t.state == TrialState.COMPLETE and t.values is not None:
+                done.setdefault(config_id, float(t.values[self._measured]))
+            elif t.state == TrialState.PRUNED and self._metrics[self._measured] == "accuracy" \
+                    and t.user_attrs.get("accuracy_curve"):
+                # Stopped early by the scheduler: its last accuracy is evidence too (a low
+                # one, which is why it was stopped), though never a point of the front.
+                stopped.setdefault(config_id, float(t.user_attrs["accuracy_curve"][-1]))
+            elif t.state == TrialState.RUNNING and t.user_attrs.get("consumed"):
+                pending.append(config_id)
+        fresh = [c for cid, c in self._pool.items() if cid not in seen]
+        if not fresh:
+            return None
+        # Trials of an earlier session (resume) may be missing from this session's pool.
+        by_id: dict[str, Candidate] = {}
+        for t in trials:
+            config_id = t.user_attrs.get("config_id")
+            if config_id and config_id not in by_id and (
+                    config_id in done or config_id in stopped or config_id in pending):
+                candidate = self._pool_or_config(t)
+                if candidate is not None:
+                    by_id[config_id] = candidate
+        if len(done) + len(stopped) < self.n_startup_trials:
+            return self._spread(fresh, list(by_id.values()))
+        return self._best_improvement(fresh, by_id, done, stopped, pending)
+
+    def _grow_pool(self) -> None:
+        if len(self._pool) >= self.max_pool:
+            return
+        seed = int(self._rng.integers(2**31))
+        for params, cfg in random_draws(self.space, self.draws_per_trial, seed):
+            self._draws += 1
+            if cfg.id in self._pool or cfg.id in self._rejected:
+                continue
+            cost = None
+            if cfg.feasible:
+                cost = self.cost_of(cfg)
+            if cost is None or self.rejection(cfg, cost) is not None:
+                self._rejected.add(cfg.id)
+                continue
+            self._pool[cfg.id] = Candidate(params, cfg, cost)
+
+    def _pool_or_config(self, trial: FrozenTrial) -> Candidate | None:
+        config_id = trial.user_attrs.get("config_id")
+        if config_id in self._pool:
+            return self._pool[config_id]
+        if "arch" not in trial.user_attrs or "macs" not in trial.user_attrs:
+            return None
+        cfg = ArchConfig.from_json(trial.user_attrs["arch"])
+        cost = Cost(params=int(trial.user_attrs["params"]), trainable_params=0,
+                    macs=int(trial.user_attrs["macs"]))
+        return Candidate(dict(trial.params), cfg, cost)
+
+    def _known_losses(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Cost objectives as losses (smaller is better), one column per known objective."""
+        columns = []
+        for i in self._known:
+            values = np.array([float(getattr(c.cost, self._metrics[i])) for c in candidates])
+            columns.append(values if self._directions[i] == "minimize" else -values)
+        return np.stack(columns, axis=1) if columns else np.zeros((len(candidates), 0))
+
+    def _spread(self, fresh: list[Candidate], evaluated: list[Candidate]) -> Candidate:
+        """Start-up: the candidate farthest in log-cost from every trial so far (random first)."""
+        if not evaluated or not self._known:
+            return fresh[int(self._rng.integers(len(fresh)))]
+        fresh_cost = np.log1p(np.abs(self._known_losses(fresh)))
+        seen_cost = np.log1p(np.abs(self._known_losses(evaluated)))
+        gaps = np.min(np.linalg.norm(fresh_cost[:, None, :] - seen_cost[None, :, :], axis=2),
+                      axis=1)
+        best = np.flatnonzero(gaps >= gaps.max() - 1e-12)
+        return fresh[int(self._rng.choice(best))]
+
+    def _best_improvement(self, fresh: list[Candidate], by_id: dict[str, Candidate],
+                          done: dict[str, float], stopped: dict[str, float],
+                          pending: list[str]) -> Candidate:
+        front_ids = [cid for cid in done if cid in by_id]
+        observed = {**{cid: v for cid, v in stopped.items() if cid in by_id},
+                    **{cid: done[cid] for cid in front_ids}}
+        if len(observed) < 2 or not front_ids:
+            return self._spread(fresh, list(by_id.values()))
+        sign = -1.0 if self._directions[self._measured] == "maximize" else 1.0
+        encoder = _FeatureEncoder(list(self._pool.values()) + list(by_id.values()))
+        x_train = encoder.encode([by_id[cid] for cid in observed])
+        y_train = np.array([sign * value for value in observed.values()])  # as a loss
+        model = _fit_gp(x_train, y_train, self.seed)
+        mean, std = model.predict(encoder.encode(fresh), return_std=True)
+        std = np.maximum(std, 1e-9)
+
+        # The front so far, with pending trials at their predicted loss (Kriging believer).
+        front_known = self._known_losses([by_id[cid] for cid in front_ids])
+        front_loss = np.array([sign * done[cid] for cid in front_ids])
+        running = [by_id[cid] for cid in pending if cid in by_id]
+        if running:
+            front_known = np.vstack([front_known, self._known_losses(running)])
+            front_loss = np.concatenate([front_loss, model.predict(encoder.encode(running))])
+        pool_known = self._known_losses(list(self._pool.values()))
+        span = pool_known.max(axis=0) - pool_known.min(axis=0)
+        ref_known = pool_known.max(axis=0) + 0.1 * np.maximum(span, 1e-12)
+        ref_loss = float(y_train.max())  # the worst accuracy measured
+        gains = expected_improvement(self._known_losses(fresh), mean, std, front_known,
+                                     front_loss, ref_known, ref_loss)
+        best = np.flatnonzero(gains >= gains.max() * (1 - 1e-9))
+        return fresh[int(self._rng.choice(best))]
+
+
+# ---- the surrogate ---------------------------------------------------------------------------
+class _FeatureEncoder:
+    """ArchConfig fields (and log costs) as standardised numbers: numeric fields as log2 where
+    positive, categorical ones one-hot; fields constant over the pool are left out."""
+
+    def __init__(self, pool: Sequence[Candidate]) -> None:
+        rows = [self._raw(c) for c in pool]
+        keys = sorted({k for row in rows for k in row})
+        self.numeric: list[str] = []
+        self.categories: dict[str, list[str]] = {}
+        for key in keys:
+            values = [row.get(key) for row in rows]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                if len(set(values)) > 1:
+                    self.numeric.append(key)
+            else:
+                labels = sorted({repr(v) for v in values})
+                if len(labels) > 1:
+                    self.categories[key] = labels
+        matrix = self._matrix(rows)
+        self.mean = matrix.mean(axis=0)
+        self.scale = np.where(matrix.std(axis=0) > 0, matrix.std(axis=0), 1.0)
+
+    @staticmethod
+    def _raw(candidate: Candidate) -> dict[str, Any]:
+        fields = config_fields(candidate.config)
+        fields["log_macs"] = math.log(max(candidate.cost.macs, 1))
+        fields["log_params"] = math.log(max(candidate.cost.params, 1))
+        return fields
+
+    def _matrix(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        out = []
+        for row in rows:
+            vector = []
+            for key in self.numeric:
+                value = float(row.get(key, 0.0))
+                vector.append(math.log2(value) if value > 0 and not key.startswith("log_") else value)
+            for key, labels in self.categories.items():
+                label = repr(row.get(key))
+                vector.extend(1.0 if label == known else 0.0 for known in labels)
+            out.append(vector)
+        return np.asarray(out, dtype=float).reshape(len(rows), -1)
+
+    def encode(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        return (self._matrix([self._raw(c) for c in candidates]) - self.mean) / self.scale
+
+
+def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int):
+    """A Gaussian process with a Matern-5/2 kernel (one length scale per feature) and learned
+    noise: short proxy trainings are noisy, and the noise level is a property of the space."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    dims = x.shape[1]
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2))
+              * Matern(length_scale=np.full(max(dims, 1), 2.0), length_scale_bounds=(0.1, 100.0),
+                       nu=2.5)
+              + WhiteKernel(0.1, (1e-4, 1.0)))
+    model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, n_restarts_optimizer=2,
+                                     random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x if dims else np.zeros((len(y), 1)), y)
+    return model
+
+
+# ---- expected hypervolume improvement ---------------------------------------------------------------
+def _expected_shortfall(level: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """E[max(0, level - Y)] for Y ~ N(mean, std): how far below `level` the loss is expected."""
+    from scipy.stats import norm
+
+    z = (level - mean) / std
+    return (level - mean) * norm.cdf(z) + std * norm.pdf(z)
+
+
+def expected_improvement(known: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                         front_known: np.ndarray, front_loss: np.ndarray,
+                         ref_known: np.ndarray, ref_loss: float) -> np.ndarray:
+    """Expected hypervolume improvement of each candidate (all objectives as losses).
+
+    `known` (n x k) are the candidates' exact cost losses, `mean`/`std` the surrogate's
+    prediction of the measured loss; the front is (`front_known`, `front_loss`). With no cost
+    objective this is expected improvement; with one it is exact (the dominated region is a
+    staircase in the cost direction); with more it is a Gauss-Hermite quadrature over the
+    measured loss of the exact hypervolume improvement (Optuna's WFG).
+    """
+    n, k = known.shape
+    if k == 0:
+        level = min(ref_loss, float(front_loss.min())) if len(front_loss) else ref_loss
+        return _expected_shortfall(np.full(n, level), mean, std)
+    if k == 1:
+        return _staircase_improvement(known[:, 0], mean, std, front_known[:, 0], front_loss,
+                                      float(ref_known[0]), ref_loss)
+    return _quadrature_improvement(known, mean, std, front_known, front_loss, ref_known,
+                                   ref_loss)
+
+
+def _staircase_improvement(cost: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                           front_cost: np.ndarray, front_loss: np.ndarray, ref_cost: float,
+                           ref_loss: float) -> np.ndarray:
+    # At cost c the front already dominates every loss above L(c) = min(ref_loss, best loss
+    # among points costing at most c); a new point (m, Y) adds, for each c in [m, ref_cost],
+    # a segment of height max(0, L(c) - Y). Its expectation sums over the steps of L.
+    order = np.argsort(front_cost)
+    steps = front_cost[order]
+    levels = np.minimum.accumulate(np.minimum(front_loss[order], ref_loss))
+    gains = np.zeros(len(cost))
+    for i, (m, mu, sd) in enumerate(zip(cost, mean, std, strict=True)):
+        if m >= ref_cost:
+            continue
+        inside = (steps > m) & (steps < ref_cost)
+        edges = np.concatenate([[m], steps[inside], [ref_cost]])
+        # The level on [edge_j, edge_j+1): the best loss among points costing <= edge_j.
+        where = np.searchsorted(steps, edges[:-1], side="right") - 1
+        level = np.where(where >= 0, levels[np.maximum(where, 0)], ref_loss)
+        gains[i] = float(np.sum(np.diff(edges) * _expected_shortfall(
+            level, np.full(len(level), mu), np.full(len(level), sd))))
+    return gains
+
+
+def _quadrature_improvement(known: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                            front_known: np.ndarray, front_loss: np.ndarray,
+                            ref_known: np.ndarray, ref_loss: float) -> np.ndarray:
+    from optuna._hypervolume import compute_hypervolume
+
+    ref = np.concatenate([ref_known, [ref_loss]])
+    front = np.column_stack([front_known, front_loss]) if len(front_loss) else np.zeros((0, len(ref)))
+    front = front[np.all(front < ref, axis=1)]
+    base = float(compute_hypervolume(front, ref)) if len(front) else 0.0
+    nodes, weights = np.polynomial.hermite_e.hermegauss(_QUADRATURE_NODES)
+    weights = weights / weights.sum()
+    gains = np.zeros(len(mean))
+    for i in range(len(mean)):
+        if np.any(known[i] >= ref_known):
+            continue
+        total = 0.0
+        for node, weight in zip(nodes, weights, strict=True):
+            point = np.concatenate([known[i], [mean[i] + std[i] * node]])
+            if point[-1] >= ref_loss:
+                continue
+            if len(front) and np.any(np.all(front <= point, axis=1)):
+                continue  # dominated: adds nothing
+            grown = np.vstack([front, point]) if len(front) else point[None, :]
+            total += weight * (float(compute_hypervolume(grown, ref)) - base)
+        gains[i] = total
+    return gains

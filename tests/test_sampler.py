@@ -1,0 +1,227 @@
+"""The cost-aware sampler: its hypervolume arithmetic, what it proposes, and how spaces pick it."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna._hypervolume import compute_hypervolume
+from optuna.trial import TrialState
+
+from t2tsearch.cost import Cost
+from t2tsearch.errors import UserError
+from t2tsearch.sampler import CostAwareSampler, expected_improvement
+from t2tsearch.search import make_sampler
+from t2tsearch.space import parse_space, suggest
+
+SPACE = {
+    "name": "grid",
+    "base": {"t2t": {"soft_splits": [[7, 4, 2], [3, 2, 1]], "token_dim": 8},
+             "backbone": {"num_heads": 2}},
+    "parameters": {"backbone.depth": {"choice": [1, 2, 3, 4]},
+                   "backbone.head_dim": {"choice": [8, 16, 24, 32]},
+                   "backbone.mlp_ratio": {"choice": [1.0, 2.0, 4.0]}},
+    "constraints": {"max_macs": 40_000},
+    "train": {"dataset": "mnist5k", "img_size": 28, "epochs": 1},
+    "search": {"trials": 20, "seed": 3},
+}
+
+
+def fake_cost(cfg) -> Cost:
+    """MACs grow with depth x width x (1 + MLP ratio): cheap to compute, monotone like real ones."""
+    bb = cfg.backbone
+    macs = int(bb.depth * bb.embed_dim * (1 + bb.mlp_ratio) * 50)
+    return Cost(params=macs // 10, trainable_params=macs // 10, macs=macs)
+
+
+def fake_accuracy(cfg) -> float:
+    """Saturating in width and depth, so that the front is a real trade-off."""
+    bb = cfg.backbone
+    return 100 * (1 - np.exp(-bb.embed_dim * bb.depth / 40)) - 3 * bb.mlp_ratio
+
+
+def rejection_for(space):
+    def rejection(cfg, cost):
+        return f"macs {cost.macs} > max_macs" if cost.macs > space.constraints.max_macs else None
+    return rejection
+
+
+def run_study(sampler, space, trials: int):
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    configs = []
+    for _ in range(trials):
+        trial = study.ask()
+        cfg = suggest(trial, space)
+        cost = fake_cost(cfg)
+        for key, value in (("config_id", cfg.id), ("arch", cfg.to_json()), ("macs", cost.macs),
+                           ("params", cost.params), ("consumed", True)):
+            trial.set_user_attr(key, value)
+        study.tell(trial, [fake_accuracy(cfg), cost.macs])
+        configs.append(cfg)
+    return study, configs
+
+
+# ---- the arithmetic --------------------------------------------------------------------------
+def hv(points: np.ndarray, ref: np.ndarray) -> float:
+    inside = points[np.all(points < ref, axis=1)]
+    return float(compute_hypervolume(inside, ref)) if len(inside) else 0.0
+
+
+def monte_carlo_improvement(known, mean, std, front, ref, draws=4000, seed=0):
+    """E[HV(front + point) - HV(front)] by sampling the measured loss."""
+    rng = np.random.default_rng(seed)
+    base = hv(front, ref)
+    gains = []
+    for k, mu, sd in zip(known, mean, std, strict=True):
+        total = 0.0
+        for y in rng.normal(mu, sd, size=draws):
+            total += hv(np.vstack([front, np.append(k, y)]), ref) - base
+        gains.append(total / draws)
+    return np.array(gains)
+
+
+def test_one_cost_objective_improvement_is_the_exact_expectation():
+    rng = np.random.default_rng(1)
+    front = np.array([[1.0, -50.0], [3.0, -70.0], [6.0, -80.0]])  # (MACs, -accuracy)
+    ref_known, ref_loss = np.array([10.0]), -40.0
+    known = rng.uniform(0.5, 9.0, size=(6, 1))
+    mean, std = rng.uniform(-90, -45, size=6), rng.uniform(1, 10, size=6)
+    exact = expected_improvement(known, mean, std, front[:, :1], front[:, 1], ref_known, ref_loss)
+    sampled = monte_carlo_improvement(known, mean, std, front,
+                                      np.array([ref_known[0], ref_loss]))
+    assert exact == pytest.approx(sampled, rel=0.06, abs=0.5)
+    # A candidate as cheap as a front point and surely worse adds nothing; a sure better one
+    # adds exactly its rectangle strip.
+    none = expected_improvement(np.array([[3.0]]), np.array([-60.0]), np.array([1e-6]),
+                                front[:, :1], front[:, 1], ref_known, ref_loss)
+    sure = expected_improvement(np.array([[3.0]]), np.array([-75.0]), np.array([1e-6]),
+                                front[:, :1], front[:, 1], ref_known, ref_loss)
+    assert none[0] == pytest.approx(0.0, abs=1e-6)
+    assert sure[0] == pytest.approx(5.0 * (3.0 - 0.0), rel=1e-6)  # 5 points over [3, 6)
+
+
+def test_two_cost_objectives_use_a_quadrature_close_to_the_expectation():
+    rng = np.random.default_rng(2)
+    front = np.array([[1.0, 5.0, -50.0], [3.0, 2.0, -70.0], [6.0, 1.0, -80.0]])
+    ref = np.array([10.0, 10.0, -40.0])
+    known = rng.uniform(0.5, 9.0, size=(4, 2))
+    mean, std = rng.uniform(-90, -45, size=4), rng.uniform(1, 8, size=4)
+    quad = expected_improvement(known, mean, std, front[:, :2], front[:, 2], ref[:2], ref[2])
+    sampled = monte_carlo_improvement(known, mean, std, front, ref, draws=1500)
+    assert quad == pytest.approx(sampled, rel=0.1, abs=2.0)
+
+
+def test_no_cost_objective_is_expected_improvement():
+    ei = expected_improvement(np.zeros((2, 0)), np.array([-90.0, -50.0]), np.array([1e-6, 1e-6]),
+                              np.zeros((1, 0)), np.array([-80.0]), np.zeros(0), -40.0)
+    assert ei == pytest.approx([10.0, 0.0], abs=1e-6)
+
+
+# ---- proposals ---------------------------------------------------------------------------------
+def test_proposals_respect_the_constraints_and_never_repeat():
+    space = parse_space(SPACE)
+    sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=0, n_startup_trials=3)
+    _, configs = run_study(sampler, space, 16)
+    assert all(fake_cost(cfg).macs <= 40_000 for cfg in configs)  # never over max_macs
+    assert len({cfg.id for cfg in configs}) == len(configs)  # nothing trained twice
+    # Start-up spreads over the cost range: after the first pick, the extremes come next.
+    costs = sorted(fake_cost(cfg).macs for cfg in configs)
+    feasible = sorted(m for m in (fake_cost(c).macs for c in _all_configs(space)) if m <= 40_000)
+    startup = sorted(fake_cost(cfg).macs for cfg in configs[:3])
+    assert startup[0] == feasible[0] or startup[-1] == feasible[-1]
+    assert costs[0] == feasible[0]
+
+
+def _all_configs(space):
+    from itertools import product
+
+    from t2tsearch.space import build_config
+
+    return [build_config(space, {"backbone.depth": d, "backbone.head_dim": h,
+                                 "backbone.mlp_ratio": r})
+            for d, h, r in product([1, 2, 3, 4], [8, 16, 24, 32], [1.0, 2.0, 4.0])]
+
+
+def test_same_seed_same_proposals_and_it_finds_more_of_the_front_than_random():
+    space = parse_space(SPACE)
+
+    def proposals(seed):
+        sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=seed,
+                                   n_startup_trials=3)
+        return [cfg.id for cfg in run_study(sampler, space, 12)[1]]
+
+    assert proposals(5) == proposals(5)
+    # The true front of the feasible grid, and how much of it 12 trials find.
+    feasible = [c for c in _all_configs(space) if fake_cost(c).macs <= 40_000]
+    points = np.array([[fake_cost(c).macs, -fake_accuracy(c)] for c in feasible])
+    ref = np.array([1.1 * points[:, 0].max(), points[:, 1].max()])  # worst accuracy
+    best = hv(points, ref)
+
+    def share(ids):
+        chosen = np.array([p for p, c in zip(points, feasible, strict=True) if c.id in ids])
+        return hv(chosen, ref) / best
+
+    cost_aware = np.mean([share(set(proposals(seed))) for seed in range(3)])
+    random_share = []
+    for seed in range(3):
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+        random_share.append(share({cfg.id for cfg in run_study(sampler, space, 12)[1]}))
+    assert cost_aware > np.mean(random_share)
+    assert cost_aware > 0.9
+
+
+def test_enqueued_parameters_win_over_the_sampler():
+    space = parse_space(SPACE)
+    sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=0)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    wanted = {"backbone.depth": 2, "backbone.head_dim": 24, "backbone.mlp_ratio": 2.0}
+    study.enqueue_trial(wanted)
+    trial = study.ask()
+    suggest(trial, space)
+    assert trial.params == wanted
+
+
+def test_trials_still_training_are_not_proposed_again():
+    space = parse_space(SPACE)
+    sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=0, n_startup_trials=2)
+    study, _ = run_study(sampler, space, 4)
+    running = []
+    for _ in range(6):  # asked, never told: what concurrent Ray trials look like
+        trial = study.ask()
+        cfg = suggest(trial, space)
+        cost = fake_cost(cfg)
+        for key, value in (("config_id", cfg.id), ("arch", cfg.to_json()), ("macs", cost.macs),
+                           ("params", cost.params), ("consumed", True)):
+            trial.set_user_attr(key, value)
+        running.append(cfg.id)
+    assert len(set(running)) == 6
+    assert not set(running) & {t.user_attrs["config_id"]
+                               for t in study.get_trials(states=(TrialState.COMPLETE,))}
+
+
+# ---- how a space picks it ------------------------------------------------------------------------
+def test_auto_picks_ehvi_when_only_accuracy_is_measured():
+    assert parse_space(SPACE).search.sampler == "ehvi"
+    with_latency = {**SPACE, "objectives": [{"metric": "accuracy"}, {"metric": "latency"}]}
+    assert parse_space(with_latency).search.sampler == "nsga2"
+    three = {**SPACE, "objectives": [{"metric": "accuracy"}, {"metric": "macs"},
+                                     {"metric": "params"}]}
+    assert parse_space(three).search.sampler == "ehvi"
+    single = {**SPACE, "objectives": [{"metric": "accuracy"}]}
+    assert parse_space(single).search.sampler == "tpe"
+
+
+def test_ehvi_with_two_measured_objectives_is_a_one_line_error():
+    bad = {**SPACE, "objectives": [{"metric": "accuracy"}, {"metric": "latency"}],
+           "search": {"sampler": "ehvi"}}
+    with pytest.raises(UserError) as err:
+        parse_space(bad, "spaces/bad.yaml")
+    text = str(err.value)
+    assert "spaces/bad.yaml" in text and "search.sampler" in text and "\n" not in text
+
+
+def test_make_sampler_builds_it_with_the_run_cost_cache(tmp_path):
+    sampler = make_sampler(parse_space({**SPACE, "constraints": {"max_macs": "50M"}}), tmp_path)
+    assert isinstance(sampler, CostAwareSampler) and sampler.n_startup_trials == 4
+    assert sampler.propose([]) is not None  # counting real costs of the pool
+    assert any(tmp_path.glob("*.json"))  # into the run's cache
