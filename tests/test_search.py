@@ -202,7 +202,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
     sessions = RunDir.open(run_path).read_meta()["sessions"]
     assert len(sessions) == 2
     # The same sampler, seeded as before, goes on with the study; neither may change on resume.
-    assert [(s["sampler"], s["seed"]) for s in sessions] == [("nsga2", 5), ("nsga2", 5)]
+    assert [(s["sampler"], s["seed"]) for s in sessions] == [("ehvi", 5), ("ehvi", 5)]
     with pytest.raises(UserError, match="cannot change on resume"):
         run_search(None, resume=str(run_path), options=SearchOptions(seed=6, echo=print))
 
