@@ -129,6 +129,11 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                     values: Sequence[float] | None) -> None:
         self._chosen.pop(trial.number, None)
 
+    def warm(self) -> None:
+        """Draw and cost the first pool now (the search calls it while Ray starts)."""
+        if not self._pool:
+            self._grow_pool()
+
     # ---- choosing ------------------------------------------------------------------------------
     def propose(self, trials: Sequence[FrozenTrial]) -> Candidate | None:
         """The next architecture to train, given the study's trials so far; None when the pool

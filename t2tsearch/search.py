@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -559,7 +560,17 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
     """Run Ray Tune until the searcher's budget is spent; (note, trials cut off by Ctrl-C)."""
     from ray import tune
 
-    start_ray(options.address, options.verbose)
+    # Ray's start is mostly waiting on the processes it spawns: the cost-aware sampler counts
+    # the costs of its first pool meanwhile, instead of before the first trial can start.
+    warm = getattr(study.sampler, "warm", None)
+    warming = threading.Thread(target=warm, name="warm-sampler", daemon=True) if warm else None
+    if warming is not None:
+        warming.start()
+    try:
+        start_ray(options.address, options.verbose)
+    finally:
+        if warming is not None:
+            warming.join()
     searcher = StudySearcher(space, study, run, budget_left, progress, options.evaluator)
 
     class ErrorText(tune.Callback):
