@@ -343,7 +343,7 @@ def run(
     cpus_per_trial: Annotated[float | None, typer.Option(help="CPUs per trial.")] = None,
     gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial, may be fractional.")] = None,
     sampler: Annotated[str | None, typer.Option(help="ehvi, nsga2, tpe, gp, random or grid.")] = None,
-    scheduler: Annotated[str | None, typer.Option(help="pareto_asha, asha or none.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="pareto_asha, asha or none (default auto: none under ehvi, else pareto_asha).")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster to attach to (ray://... or host:port).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray Tune's own tables and logs.")] = False,

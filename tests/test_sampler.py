@@ -46,17 +46,23 @@ def rejection_for(space):
     return rejection
 
 
+def ask_like_the_search(study, space):
+    """Ask a trial and record what StudySearcher records of a proposal that goes to training."""
+    trial = study.ask()
+    cfg = suggest(trial, space)
+    cost = fake_cost(cfg)
+    for key, value in (("config_id", cfg.id), ("arch", cfg.to_json()), ("macs", cost.macs),
+                       ("params", cost.params), ("consumed", True)):
+        trial.set_user_attr(key, value)
+    return trial, cfg
+
+
 def run_study(sampler, space, trials: int):
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     configs = []
     for _ in range(trials):
-        trial = study.ask()
-        cfg = suggest(trial, space)
-        cost = fake_cost(cfg)
-        for key, value in (("config_id", cfg.id), ("arch", cfg.to_json()), ("macs", cost.macs),
-                           ("params", cost.params), ("consumed", True)):
-            trial.set_user_attr(key, value)
-        study.tell(trial, [fake_accuracy(cfg), cost.macs])
+        trial, cfg = ask_like_the_search(study, space)
+        study.tell(trial, [fake_accuracy(cfg), fake_cost(cfg).macs])
         configs.append(cfg)
     return study, configs
 
@@ -187,13 +193,7 @@ def test_trials_still_training_are_not_proposed_again():
     study, _ = run_study(sampler, space, 4)
     running = []
     for _ in range(6):  # asked, never told: what concurrent Ray trials look like
-        trial = study.ask()
-        cfg = suggest(trial, space)
-        cost = fake_cost(cfg)
-        for key, value in (("config_id", cfg.id), ("arch", cfg.to_json()), ("macs", cost.macs),
-                           ("params", cost.params), ("consumed", True)):
-            trial.set_user_attr(key, value)
-        running.append(cfg.id)
+        running.append(ask_like_the_search(study, space)[1].id)
     assert len(set(running)) == 6
     assert not set(running) & {t.user_attrs["config_id"]
                                for t in study.get_trials(states=(TrialState.COMPLETE,))}
