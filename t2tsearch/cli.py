@@ -371,8 +371,9 @@ def run(
         typer.echo(f"Pareto front ({len(summary.front)} architectures, full-budget trials only):")
         typer.echo(format_front(summary.front))
     typer.echo(f"\ntrials table: {summary.run.trials_csv}")
-    if summary.interrupted:
-        typer.echo(f"interrupted with {summary.interrupted} trial(s) in flight; go on with: "
+    if summary.interrupted or summary.unstarted:
+        typer.echo(f"interrupted with {summary.interrupted} trial(s) in flight and "
+                   f"{summary.unstarted} not started; go on with: "
                    f"t2tsearch run --resume {summary.run.path}", err=True)
         raise typer.Exit(130)
     if summary.failed:

@@ -459,6 +459,8 @@ class RunSummary:
     front: pd.DataFrame
     note: str = ""
     interrupted: int = 0  # trials cut off by Ctrl-C; `--resume` trains them again
+    # Trials of the budget never started because Ctrl-C stopped the run between two trials.
+    unstarted: int = 0
 
     @property
     def failed(self) -> int:
@@ -528,16 +530,17 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
          f"({budget_left} to go{f', {requeued} interrupted re-queued' if requeued else ''}), "
          f"{space.train.epochs} epochs each on {space.train.dataset} at {space.train.img_size}px")
     progress = Progress(budget_left, echo)
-    note, interrupted = "", 0
+    note, interrupted, unstarted = "", 0, 0
     if budget_left > 0:
-        note, interrupted = _fit(space, study, run, budget_left, progress, options,
-                                 len(meta["sessions"]))
+        note, interrupted, unstarted = _fit(space, study, run, budget_left, progress, options,
+                                            len(meta["sessions"]))
     table = write_trials_csv(run, study)
     meta = run.read_meta()
     meta["sessions"][-1]["end"] = now_iso()
     run.write_meta(meta)
     front = pareto_front(table, objective_specs(space.objectives)) if not table.empty else table
-    return RunSummary(run=run, table=table, front=front, note=note, interrupted=interrupted)
+    return RunSummary(run=run, table=table, front=front, note=note, interrupted=interrupted,
+                      unstarted=unstarted)
 
 
 def requeue_interrupted(study: optuna.Study) -> int:
@@ -556,8 +559,9 @@ def requeue_interrupted(study: optuna.Study) -> int:
 
 
 def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
-         progress: Progress, options: SearchOptions, session: int) -> tuple[str, int]:
-    """Run Ray Tune until the searcher's budget is spent; (note, trials cut off by Ctrl-C)."""
+         progress: Progress, options: SearchOptions, session: int) -> tuple[str, int, int]:
+    """Run Ray Tune until the searcher's budget is spent; (note, trials cut off by Ctrl-C,
+    trials of the budget not started because Ctrl-C came between two trials)."""
     from ray import tune
 
     # Ray's start is mostly waiting on the processes it spawns: the cost-aware sampler counts
@@ -605,5 +609,8 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
         tuner.fit()
     searcher.flush_errors()
     # On Ctrl-C Tune stops gracefully without completing the trials in flight: they stay
-    # RUNNING in the study, and the next --resume trains them again.
-    return searcher.gave_up or "", len(searcher.live)
+    # RUNNING in the study, and the next --resume trains them again. The searcher only says
+    # FINISHED with its budget spent or on giving up, so budget left otherwise means Tune was
+    # stopped, though perhaps with no trial in flight.
+    unstarted = 0 if searcher.gave_up else searcher.budget_left
+    return searcher.gave_up or "", len(searcher.live), unstarted

@@ -151,8 +151,9 @@ def test_cli_run_bad_input_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
-    # Trials long enough (a few seconds) that the signal lands while one is training.
-    train = {**TINY_SPACE["train"], "epochs": 3, "train_subset": 1500}
+    # Trials long enough (several seconds, on a loaded 2-core CI too) that the signal lands
+    # while one is training.
+    train = {**TINY_SPACE["train"], "epochs": 3, "train_subset": 4000}
     space = write_space(tmp_path, name="resumable", train=train,
                         search={"trials": 4, "concurrency": 1, "scheduler": "none", "seed": 5})
     run_path = tmp_path / "runs" / "r"
@@ -171,7 +172,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
             time.sleep(0.2)
         else:
             pytest.fail("the first trial never finished")
-        time.sleep(1.0)
+        time.sleep(0.5)
         os.killpg(process.pid, how)  # Ctrl-C reaches the whole foreground group, as here
         output, _ = process.communicate(timeout=120)
     finally:
