@@ -244,3 +244,19 @@ def test_missing_dataset_is_one_line_before_anything_runs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cifar10" in err and "expected" in err and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()  # nothing half-made
+
+
+def test_ctrl_c_between_two_trials_still_asks_to_resume(tmp_path, monkeypatch, capsys):
+    # Tune stopped with budget left but no trial in flight: the run is not finished, so the
+    # command says how to go on and exits 130, as with trials in flight.
+    import t2tsearch.search as search
+
+    space = write_space(tmp_path)
+    run = RunDir.create(tmp_path, "cut")
+    summary = search.RunSummary(run=run, table=pd.DataFrame(), front=pd.DataFrame(),
+                                interrupted=0, unstarted=2)
+    monkeypatch.setattr(search, "run_search", lambda *args, **kwargs: summary)
+    assert main(["run", str(space), "--out", str(tmp_path), "--name", "cut"]) == 130
+    err = capsys.readouterr().err
+    assert "0 trial(s) in flight and 2 not started" in err
+    assert f"t2tsearch run --resume {run.path}" in err
