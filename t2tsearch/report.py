@@ -221,17 +221,9 @@ def plot_group_fronts(table: pd.DataFrame, groups: Sequence[str]) -> go.Figure:
                                  legendgroup=name, marker={"color": color, "size": 8,
                                                            "opacity": 0.55},
                                  text=_hover(rows), hovertemplate="%{text}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=front["macs"], y=front["accuracy"], mode="lines+markers",
-                                 name=f"{name} front", legendgroup=name,
-                                 line={"shape": "hv", "color": color, "width": 2},
-                                 marker={"color": color, "size": 11,
-                                         "line": {"color": "#111111", "width": 1}},
-                                 error_y=_error_bars(front),
-                                 text=_hover(front), hovertemplate="%{text}<extra></extra>"))
-    fig.update_layout(title="Group fronts: accuracy against MACs", xaxis_title="MACs (log scale)",
-                      yaxis_title=LABELS["accuracy"], legend={"orientation": "h", "y": -0.18})
-    fig.update_xaxes(type="log")
-    return fig
+        fig.add_trace(_front_line(front, name, color, {"size": 11, "line": {"color": "#111111",
+                                                                             "width": 1}}))
+    return _fronts_layout(fig, "Group fronts: accuracy against MACs")
 
 
 def plot_importance(importances: Mapping[str, Mapping[str, float]],
@@ -290,13 +282,21 @@ def plot_compare_fronts(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
                                  name=f"{name} trials", legendgroup=name,
                                  marker={"color": color, "size": 6, "opacity": 0.35},
                                  text=_hover(done), hovertemplate="%{text}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=front["macs"], y=front["accuracy"], mode="lines+markers",
-                                 name=f"{name} front", legendgroup=name,
-                                 line={"shape": "hv", "color": color, "width": 2},
-                                 marker={"color": color, "size": 10},
-                                 error_y=_error_bars(front),
-                                 text=_hover(front), hovertemplate="%{text}<extra></extra>"))
-    fig.update_layout(title="Fronts: accuracy against MACs", xaxis_title="MACs (log scale)",
+        fig.add_trace(_front_line(front, name, color, {"size": 10}))
+    return _fronts_layout(fig, "Fronts: accuracy against MACs")
+
+
+def _front_line(front: pd.DataFrame, name: str, color: str, marker: dict) -> go.Scatter:
+    """One group's or run's front as a staircase over MACs, with seed error bars."""
+    return go.Scatter(x=front["macs"], y=front["accuracy"], mode="lines+markers",
+                      name=f"{name} front", legendgroup=name,
+                      line={"shape": "hv", "color": color, "width": 2},
+                      marker={"color": color, **marker}, error_y=_error_bars(front),
+                      text=_hover(front), hovertemplate="%{text}<extra></extra>")
+
+
+def _fronts_layout(fig: go.Figure, title: str) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title="MACs (log scale)",
                       yaxis_title=LABELS["accuracy"], legend={"orientation": "h", "y": -0.18})
     fig.update_xaxes(type="log")
     return fig

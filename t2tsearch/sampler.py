@@ -16,6 +16,7 @@ front spans the whole cost range and its cheap end is found by no accuracy model
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -48,6 +49,15 @@ class Candidate:
     params: dict[str, Any]
     config: ArchConfig
     cost: Cost
+
+    @functools.cached_property
+    def fields(self) -> dict[str, Any]:
+        """The surrogate's raw inputs, every ArchConfig field and the log costs: computed once,
+        as pool members are scored again at every proposal."""
+        fields = config_fields(self.config)
+        fields["log_macs"] = math.log(max(self.cost.macs, 1))
+        fields["log_params"] = math.log(max(self.cost.params, 1))
+        return fields
 
 
 class CostAwareSampler(optuna.samplers.BaseSampler):
@@ -253,7 +263,7 @@ class _FeatureEncoder:
     positive, categorical ones one-hot; fields constant over the pool are left out."""
 
     def __init__(self, pool: Sequence[Candidate]) -> None:
-        rows = [self._raw(c) for c in pool]
+        rows = [c.fields for c in pool]
         keys = sorted({k for row in rows for k in row})
         self.numeric: list[str] = []
         self.categories: dict[str, list[str]] = {}
@@ -270,13 +280,6 @@ class _FeatureEncoder:
         self.mean = matrix.mean(axis=0)
         self.scale = np.where(matrix.std(axis=0) > 0, matrix.std(axis=0), 1.0)
 
-    @staticmethod
-    def _raw(candidate: Candidate) -> dict[str, Any]:
-        fields = config_fields(candidate.config)
-        fields["log_macs"] = math.log(max(candidate.cost.macs, 1))
-        fields["log_params"] = math.log(max(candidate.cost.params, 1))
-        return fields
-
     def _matrix(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         out = []
         for row in rows:
@@ -291,7 +294,7 @@ class _FeatureEncoder:
         return np.asarray(out, dtype=float).reshape(len(rows), -1)
 
     def encode(self, candidates: Sequence[Candidate]) -> np.ndarray:
-        return (self._matrix([self._raw(c) for c in candidates]) - self.mean) / self.scale
+        return (self._matrix([c.fields for c in candidates]) - self.mean) / self.scale
 
 
 def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int):

@@ -25,60 +25,32 @@ def local_cluster():
     ray.shutdown()  # a Ray started by an earlier test would be reused instead of attaching
     temp_dir = tempfile.mkdtemp(prefix="t2ts-rc-", dir="/tmp")  # sockets need short paths
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    started = subprocess.run(
-        ["ray", "start", "--head", "--port=0", "--num-cpus=2", "--include-dashboard=false",
-         "--node-ip-address=127.0.0.1", f"--temp-dir={temp_dir}"],
-        capture_output=True, text=True, env=env, timeout=120)
-    output = started.stdout + started.stderr
-    match = re.search(r"--address='([^']+)'", output)
-    assert started.returncode == 0 and match, output
-    yield match.group(1)
-    ray.shutdown()
-    # Not `ray stop`: it kills every Ray on the machine, a search the user runs beside the tests
-    # included. This cluster's processes are the ones that name its temp dir, and their children.
-    stop_processes_of(temp_dir)
-    shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def _processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line), from /proc."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        table[int(entry.name)] = (parent, cmdline)
-    return table
-
-
-def stop_processes_of(temp_dir: str, grace_s: float = 10.0) -> None:
-    table = _processes()
-    doomed = {pid for pid, (_, cmdline) in table.items() if temp_dir in cmdline}
-    grown = True
-    while grown:  # add children until the set stops growing
-        children = {pid for pid, (parent, _) in table.items() if parent in doomed} - doomed
-        grown = bool(children)
-        doomed |= children
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in doomed:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and any(_alive(pid) for pid in doomed):
+    log = Path(temp_dir) / "ray-start.log"
+    # --block keeps `ray start` in the foreground as the owner of this cluster: Ctrl-C to it
+    # stops this cluster's processes only (`ray stop` would kill every Ray on the machine, a
+    # search the user runs beside the tests included).
+    with open(log, "w") as out:
+        head = subprocess.Popen(
+            ["ray", "start", "--head", "--block", "--port=0", "--num-cpus=2",
+             "--include-dashboard=false", "--node-ip-address=127.0.0.1", f"--temp-dir={temp_dir}"],
+            stdout=out, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        match = None
+        while match is None and head.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-
-
-def _alive(pid: int) -> bool:
-    try:  # a zombie (state Z) has exited; only its parent's wait is missing
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+            match = re.search(r"--address='([^']+)'", log.read_text())
+        assert match, log.read_text()
+        yield match.group(1)
+    finally:
+        ray.shutdown()
+        head.send_signal(signal.SIGINT)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_run_on_an_existing_cluster(local_cluster, tmp_path, capsys):
