@@ -65,3 +65,17 @@ def test_malformed_arch_file_names_file_and_key(tmp_path, capsys):
     assert str(path) in err and "backbone.dept" in err and "Traceback" not in err
     assert main(["cost", str(tmp_path / "missing.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_command_starts_without_torch():
+    # `t2tsearch --help` and the commands that train nothing must not wait 3-4 s for torch and
+    # timm; the package's exports load on first use and are still all there.
+    import subprocess
+    import sys
+
+    code = ("import sys, t2tsearch.cli; assert 'torch' not in sys.modules, 'torch imported'; "
+            "import t2tsearch; from t2tsearch import *; "
+            "assert build_model and ArchConfig and PRESETS and UserError; "
+            "assert 'torch' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
