@@ -44,7 +44,7 @@ def sampler_key(sampler: str, trials: int) -> int:
     t2tsearch.search.startup_trials). Budgets with one key share one run (prefixes)."""
     from t2tsearch.search import startup_trials
 
-    return 0 if sampler == "random" else startup_trials(sampler, trials)
+    return startup_trials(sampler, trials)
 
 
 @dataclass

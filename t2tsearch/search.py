@@ -94,6 +94,8 @@ def startup_trials(sampler: str, trials: int) -> int:
     to 5 (in development runs on the tabular benchmark, before its kernel took one length
     scale, 10 start-up trials took a median 31 trials to 98% over 5 seeds, 5 took 22 over 3).
     """
+    if sampler in ("random", "grid"):
+        return 0  # no model to take over
     if sampler == "ehvi":
         return max(2, min(5, trials // 5))
     if sampler == "nsga2":
