@@ -1,129 +1,240 @@
-"""How far can a short proxy be trusted? Rank 8 architectures at a short budget and at k x it.
+"""Which proxy recipe ranks architectures as a longer training does? Kendall tau per recipe.
 
-Trains 8 architectures spread over spaces/deep_narrow.yaml (depth x width) on mnist5k with the
-space's `train:` recipe, once at the short budget and once at `--factor` times its epochs, and
-prints Kendall's tau between the two accuracy rankings. `--noise` also repeats the short budget
-with another seed: tau between two seeds is the most any proxy ranking can be trusted.
+Trains 16 architectures spread over spaces/deep_narrow.yaml (depth 1-16, width 32-192, both
+groups and some in neither, 1-30 MMACs) on mnist5k at each candidate proxy recipe and at a
+reference budget (default: 5 x the longest candidate's epochs) on two seeds, then prints, per
+candidate: Kendall tau against the reference's mean accuracy, the best accuracy, and minutes per
+trial; beside them the tau of the naive rankings by parameters and by MACs and the reference's
+own seed-to-seed tau (the ceiling no proxy can beat by more than noise).
+
+Every training is one process-pool job at one thread (as a trial runs at concurrency 2 on 2
+cores) and is appended to a work file as it ends, so an interrupted benchmark resumes where it
+stopped. The train/validation split is the same for every training (split seed 0); seeds vary
+initialisation and batch order only.
 
 Usage:
-  python3 benchmarks/bench_fidelity.py                 # smoke run: 1 vs 5 epochs, 1024 images
-  python3 benchmarks/bench_fidelity.py --full --noise  # the space's budget (3 vs 15 epochs)
+  python3 benchmarks/bench_fidelity.py --quick                 # 4 architectures, tiny budgets
+  python3 benchmarks/bench_fidelity.py --work fid.jsonl        # the full measurement (hours)
+  python3 benchmarks/bench_fidelity.py --work fid.jsonl \\
+      --recipe e8:epochs=8 --recipe e8_lr3:epochs=8,lr=0.003 --reference epochs=40
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from scipy.stats import kendalltau
-
-from t2tsearch.arch import ArchConfig, BackboneConfig, SoftSplit, T2TConfig
-from t2tsearch.cost import count_cost
-from t2tsearch.data import load_data
-from t2tsearch.train import TrainBudget, train_proxy
 
 SPACE_FILE = Path(__file__).resolve().parent.parent / "spaces" / "deep_narrow.yaml"
 
-# (depth, num_heads, head_dim, mlp_ratio): shallow-wide to deep-narrow, all under 30M MACs.
+# (depth, num_heads, head_dim, mlp_ratio): shallow-wide (depth <= 4, width >= 128), deep-narrow
+# (depth >= 8, width <= 96) and between, from ~1 to ~30 MMACs.
 SPREAD = [
-    (2, 4, 48, 3.0),
-    (3, 2, 64, 4.0),
-    (4, 4, 32, 3.0),
-    (6, 2, 32, 2.0),
-    (8, 4, 24, 3.0),
-    (10, 4, 16, 4.0),
-    (12, 2, 32, 3.0),
-    (16, 2, 24, 2.0),
+    (1, 2, 16, 2.0), (1, 4, 48, 4.0), (2, 4, 32, 2.0), (2, 4, 48, 3.0),
+    (3, 2, 24, 4.0), (3, 2, 64, 4.0), (4, 4, 32, 3.0), (4, 4, 48, 2.0),
+    (5, 4, 24, 3.0), (6, 2, 32, 2.0), (8, 2, 16, 2.0), (8, 4, 24, 3.0),
+    (10, 4, 16, 4.0), (12, 2, 32, 3.0), (14, 4, 24, 2.0), (16, 2, 24, 2.0),
 ]
+QUICK_SPREAD = [SPREAD[0], SPREAD[3], SPREAD[11], SPREAD[15]]
 
 
-def _values(depth: int, heads: int, head_dim: int, mlp: float) -> dict:
-    return {"backbone.depth": depth, "backbone.num_heads": heads,
-            "backbone.head_dim": head_dim, "backbone.mlp_ratio": mlp}
+def parse_overrides(text: str) -> dict[str, Any]:
+    """`epochs=8,lr=0.003` -> {"epochs": 8, "lr": 0.003} (numbers parsed, the rest kept)."""
+    out: dict[str, Any] = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    return out
 
 
-def architectures() -> tuple[list[ArchConfig], TrainBudget, str]:
-    """The spread built through the space file when it loads, else a stand-in with its base."""
-    try:
-        from t2tsearch.space import build_config, check_candidate, load_space
+def architectures(spread: list[tuple[int, int, int, float]]):
+    """The spread built through the space file, each checked against its constraints."""
+    from t2tsearch.space import build_config, check_candidate, load_space
 
-        space = load_space(SPACE_FILE)
-        configs = [build_config(space, _values(*point)) for point in SPREAD]
-        rejected = [(cfg.short(), check_candidate(cfg, space)) for cfg in configs]
-        rejected = [(name, why) for name, why in rejected if why]
-        if rejected:
-            raise ValueError(f"outside the space: {rejected[0]}")
-        return configs, space.train, f"{SPACE_FILE.name}"
-    except Exception as err:  # noqa: BLE001 - the space module may be mid-change; say so and go on
-        print(f"(stand-in list: could not use {SPACE_FILE.name}: {err})")
-    base = ArchConfig(img_size=28, in_chans=1, num_classes=10,
-                      t2t=T2TConfig(soft_splits=(SoftSplit(kernel=7, stride=4, padding=2),
-                                                 SoftSplit(kernel=3, stride=2, padding=1)),
-                                    token_dim=32, mixer="performer"))
-    configs = [base.model_copy(update={"backbone": BackboneConfig(
-        depth=d, num_heads=h, embed_dim=h * hd, mlp_ratio=r)}) for d, h, hd, r in SPREAD]
-    budget = TrainBudget(dataset="mnist5k", img_size=28, epochs=3, batch_size=128, lr=1e-3)
-    return configs, budget, "stand-in list"
+    space = load_space(SPACE_FILE)
+    configs = []
+    for depth, heads, head_dim, mlp in spread:
+        cfg = build_config(space, {"backbone.depth": depth, "backbone.num_heads": heads,
+                                   "backbone.head_dim": head_dim, "backbone.mlp_ratio": mlp})
+        why = check_candidate(cfg, space)
+        if why:
+            raise SystemExit(f"{SPACE_FILE.name}: d{depth} h{heads}x{head_dim}: {why}")
+        configs.append(cfg)
+    return space, configs
+
+
+def _train_job(arch_json: str, budget_json: str) -> dict[str, Any]:
+    """One training in a pool worker (one thread); what the work file records."""
+    import torch
+
+    from t2tsearch.arch import ArchConfig
+    from t2tsearch.data import load_data
+    from t2tsearch.train import TrainBudget, train_proxy
+
+    torch.set_num_threads(1)
+    cfg = ArchConfig.from_json(arch_json)
+    budget = TrainBudget.model_validate_json(budget_json)
+    # One split for every training (split seed 0): seeds vary initialisation and order only.
+    data = load_data(budget.dataset, budget.img_size, budget.data_dir, seed=0,
+                     train_limit=budget.train_subset, val_limit=budget.val_subset)
+    result = train_proxy(cfg, data, budget)
+    return {"status": result.status, "accuracy": result.val_acc,
+            "curve": [e.val_acc for e in result.epochs], "seconds": result.seconds}
+
+
+def job_key(cfg_id: str, recipe: str, seed: int) -> str:
+    return f"{cfg_id}|{recipe}|{seed}"
+
+
+def run_jobs(jobs: list[tuple[str, Any, Any]], work: Path, workers: int) -> dict[str, dict]:
+    """Train what the work file lacks; return every recorded result by job key."""
+    done: dict[str, dict] = {}
+    if work.exists():
+        for line in work.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[row["key"]] = row
+    todo = [(key, cfg, budget) for key, cfg, budget in jobs if key not in done]
+    print(f"{len(jobs)} trainings, {len(jobs) - len(todo)} already in {work}, {len(todo)} to run "
+          f"on {workers} worker(s)", flush=True)
+    if not todo:
+        return done
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_train_job, cfg.to_json(), budget.model_dump_json()): (key, cfg)
+                   for key, cfg, budget in todo}
+        for count, future in enumerate(as_completed(futures), 1):
+            key, cfg = futures[future]
+            row = {"key": key, **future.result()}
+            done[key] = row
+            with work.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            elapsed = time.perf_counter() - started
+            print(f"  [{count}/{len(todo)}] {key.split('|', 1)[1]:<24} {cfg.short():<44} "
+                  f"{(row['accuracy'] or 0) * 100:5.1f}% {row['seconds']:6.0f}s "
+                  f"({elapsed / 60:.1f} min)", flush=True)
+    return done
+
+
+def tau(x: list[float], y: list[float]) -> float:
+    value, _ = kendalltau(x, y)
+    return float(value)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true",
-                        help="the space's budget on all of mnist5k (default: a quick version)")
-    parser.add_argument("--epochs", type=int, help="short budget in epochs (quick: 1)")
-    parser.add_argument("--factor", type=int, default=5, help="long budget = factor x short")
-    parser.add_argument("--train-subset", type=int, help="training images (quick: 1024)")
-    parser.add_argument("--noise", action="store_true",
-                        help="also train the short budget with seed+1 (tau between seeds)")
+    parser.add_argument("--recipe", action="append", default=[], metavar="NAME:K=V,...",
+                        help="a candidate proxy recipe: overrides of the space's train section "
+                             "(repeatable; default: the space's own recipe as 'space')")
+    parser.add_argument("--reference", default=None, metavar="K=V,...",
+                        help="the reference budget's overrides (default: epochs = 5 x the "
+                             "longest candidate's, the rest as that candidate)")
+    parser.add_argument("--seeds", type=int, default=2, help="reference seeds (default 2)")
+    parser.add_argument("--work", default="bench_fidelity.jsonl",
+                        help="work file: one line per finished training (resumable)")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--quick", action="store_true",
+                        help="4 architectures, 1 vs 5 epochs on 1,024 images (a smoke test)")
+    parser.add_argument("--json", help="also write the summary table as JSON here")
     args = parser.parse_args()
 
-    configs, space_budget, source = architectures()
-    quick = not args.full
-    epochs = args.epochs or (1 if quick else space_budget.epochs)
-    subset = args.train_subset or (1024 if quick else None)
-    short = space_budget.model_copy(update={"epochs": epochs, "train_subset": subset,
-                                            "measure_latency": False})
-    if quick:  # smaller batches so that a few hundred images still make some steps
-        short = short.model_copy(update={"batch_size": 32, "lr": 2e-3, "warmup_epochs": 0.2})
-    long = short.model_copy(update={"epochs": epochs * args.factor})
-    data = load_data(short.dataset, short.img_size, short.data_dir, seed=short.seed,
-                     train_limit=subset)
-    print(f"{len(configs)} architectures from {source}; {short.dataset} at {short.img_size} px, "
-          f"{data.num_train} train / {data.num_val} val images, batch {short.batch_size}, "
-          f"lr {short.lr:g}; short {short.epochs} epoch(s), long {long.epochs}")
+    space, configs = architectures(QUICK_SPREAD if args.quick else SPREAD)
+    base = space.train.model_copy(update={"measure_latency": False})
+    if args.quick:
+        base = base.model_copy(update={"epochs": 1, "train_subset": 1024, "batch_size": 64,
+                                       "lr": 0.003, "warmup_epochs": 0.2})
+    recipes = {"space": base}
+    if args.recipe:
+        recipes = {}
+        for text in args.recipe:
+            name, _, overrides = text.partition(":")
+            recipes[name] = base.model_copy(update=parse_overrides(overrides))
+    longest = max(recipes.values(), key=lambda b: b.epochs)
+    reference = longest.model_copy(update={"epochs": 5 * longest.epochs})
+    if args.reference:
+        reference = longest.model_copy(update=parse_overrides(args.reference))
 
-    started = time.perf_counter()
-    rows = []
-    for cfg in configs:
-        runs = {"short": train_proxy(cfg, data, short), "long": train_proxy(cfg, data, long)}
-        if args.noise:
-            runs["seed+1"] = train_proxy(cfg, data, short.model_copy(update={"seed": short.seed + 1}))
-        rows.append((cfg, count_cost(cfg), runs))
-        accs = "  ".join(f"{k} {r.val_acc or 0:.3f} ({r.status})" for k, r in runs.items())
-        print(f"  {cfg.short():<45} {accs}", flush=True)
+    from t2tsearch.cost import count_cost
 
-    print()
-    header = f"{'architecture':<45} {'MACs':>7} {'params':>7} {'acc short':>9} {'acc long':>9}"
-    print(header + (f" {'acc seed+1':>10}" if args.noise else ""))
-    for cfg, cost, runs in rows:
-        line = (f"{cfg.short():<45} {cost.macs / 1e6:>6.1f}M {cost.params / 1e6:>6.2f}M "
-                f"{runs['short'].val_acc or 0:>9.3f} {runs['long'].val_acc or 0:>9.3f}")
-        print(line + (f" {runs['seed+1'].val_acc or 0:>10.3f}" if args.noise else ""))
+    costs = {cfg.id: count_cost(cfg) for cfg in configs}
+    jobs = []
+    for name, budget in recipes.items():
+        jobs += [(job_key(cfg.id, name, budget.seed), cfg, budget) for cfg in configs]
+    for seed in range(args.seeds):
+        budget = reference.model_copy(update={"seed": seed})
+        jobs += [(job_key(cfg.id, "reference", seed), cfg, budget) for cfg in configs]
+    print(f"{len(configs)} architectures from {SPACE_FILE.name}; reference: "
+          f"{reference.epochs} epochs, batch {reference.batch_size}, lr {reference.lr:g}, "
+          f"{args.seeds} seeds")
+    done = run_jobs(jobs, Path(args.work), args.workers)
 
-    def accuracies(key: str) -> list[float]:
-        return [runs[key].val_acc or 0.0 for _, _, runs in rows]
+    def accuracy(cfg, recipe: str, seed: int) -> float:
+        row = done[job_key(cfg.id, recipe, seed)]
+        return 100.0 * (row["accuracy"] or 0.0) if row["status"] == "complete" else float("nan")
 
-    tau, p_value = kendalltau(accuracies("short"), accuracies("long"))
-    if max(accuracies("short")) < 1.5 / data.num_classes:
-        print("\nThe short budget left every model near chance: its ranking is noise;"
-              " give more --epochs or --train-subset (or --full).")
-    print(f"\nKendall tau, short ({short.epochs} ep) vs long ({long.epochs} ep) ranking: "
-          f"{tau:.3f} (p = {p_value:.3f})")
-    if args.noise:
-        noise_tau, _ = kendalltau(accuracies("short"), accuracies("seed+1"))
-        print(f"Kendall tau, short budget seed {short.seed} vs seed {short.seed + 1}: {noise_tau:.3f}")
-    print(f"total {time.perf_counter() - started:.0f} s")
+    def minutes(cfg, recipe: str, seed: int) -> float:
+        return done[job_key(cfg.id, recipe, seed)]["seconds"] / 60
+
+    ref_runs = np.array([[accuracy(cfg, "reference", s) for s in range(args.seeds)]
+                         for cfg in configs]).reshape(len(configs), args.seeds)
+    ref_mean = ref_runs.mean(axis=1) if args.seeds else np.full(len(configs), np.nan)
+
+    print(f"\n{'architecture':<16} {'MMACs':>6} {'params':>7} "
+          + " ".join(f"{name:>9}" for name in recipes)
+          + " " + " ".join(f"{'ref s' + str(s):>8}" for s in range(args.seeds)))
+    for i, cfg in enumerate(configs):
+        b = cfg.backbone
+        label = f"d{b.depth} w{b.embed_dim} h{b.num_heads} r{b.mlp_ratio:g}"
+        cells = " ".join(f"{accuracy(cfg, n, r.seed):>8.1f}%" for n, r in recipes.items())
+        refs = " ".join(f"{v:>7.1f}%" for v in ref_runs[i])
+        print(f"{label:<16} {costs[cfg.id].macs / 1e6:>6.1f} "
+              f"{costs[cfg.id].params / 1e6:>6.2f}M {cells} {refs}")
+
+    if not args.seeds:
+        return  # candidates only (exploring recipes): no reference to rank against
+    macs = [costs[c.id].macs for c in configs]
+    params = [costs[c.id].params for c in configs]
+    summary = []
+    print(f"\nKendall tau against the reference ({reference.epochs} epochs, mean of "
+          f"{args.seeds} seeds), {len(configs)} architectures:")
+    print(f"{'ranking':<28} {'epochs':>6} {'batch':>5} {'lr':>7} {'tau':>6} {'best acc':>8} "
+          f"{'min/trial':>9}")
+    for name, budget in recipes.items():
+        accs = [accuracy(c, name, budget.seed) for c in configs]
+        mins = float(np.mean([minutes(c, name, budget.seed) for c in configs]))
+        row = {"ranking": name, "epochs": budget.epochs, "batch_size": budget.batch_size,
+               "lr": budget.lr, "tau": tau(accs, list(ref_mean)), "best": max(accs),
+               "minutes": mins}
+        summary.append(row)
+        print(f"{name:<28} {budget.epochs:>6} {budget.batch_size:>5} {budget.lr:>7g} "
+              f"{row['tau']:>6.3f} {row['best']:>7.1f}% {mins:>9.2f}")
+    for name, values in (("params (naive)", params), ("MACs (naive)", macs)):
+        row = {"ranking": name, "tau": tau(values, list(ref_mean))}
+        summary.append(row)
+        print(f"{name:<28} {'':>6} {'':>5} {'':>7} {row['tau']:>6.3f}")
+    ref_minutes = float(np.mean([minutes(c, "reference", 0) for c in configs]))
+    if args.seeds >= 2:
+        ceiling = tau(list(ref_runs[:, 0]), list(ref_runs[:, 1]))
+        summary.append({"ranking": "reference seed 0 vs 1 (ceiling)", "tau": ceiling,
+                        "epochs": reference.epochs, "best": float(np.nanmax(ref_mean)),
+                        "minutes": ref_minutes})
+        print(f"{'reference seed 0 vs 1':<28} {reference.epochs:>6} {reference.batch_size:>5} "
+              f"{reference.lr:>7g} {ceiling:>6.3f} {np.nanmax(ref_mean):>7.1f}% "
+              f"{ref_minutes:>9.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,17 @@ through the smallest loop that trains at all (torch AdamW, cross-entropy, nothin
 interleaved and repeated, and the best of each is kept, so that load from other processes hits
 both alike. Only the training steps are timed (train_proxy's EpochMetrics.images_per_s).
 
+`--modes fp32,bf16,compile` instead compares ways of running train_proxy itself on the same
+models: fp32 (the CPU default), bf16 autocast (`train.precision: bf16`; this CPU has AVX-512
+BF16) and `torch.compile` (`train.compile: true`), as training images/s of one epoch (best of
+the repeats, after a first epoch that pays compilation) and, with `--accuracy-epochs N`, the
+validation accuracy after an N-epoch proxy training in each mode.
+
 Usage:
   python3 benchmarks/bench_train.py                       # 3 models, 1536 images, best of 3
   python3 benchmarks/bench_train.py --train-subset 4000 --repeats 3 --device cuda
+  OMP_NUM_THREADS=1 python3 benchmarks/bench_train.py --modes fp32,bf16,compile \
+      --train-subset 4000 --repeats 2 --accuracy-epochs 12
 """
 
 from __future__ import annotations
@@ -65,6 +73,46 @@ def plain_loop(cfg: ArchConfig, data: ProxyData, batch_size: int, lr: float, see
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def deep_narrow_models(img_size: int) -> dict[str, ArchConfig]:
+    """Members of spaces/deep_narrow.yaml (performer T2T, token_dim 32): its default's models."""
+    two_splits = (SoftSplit(kernel=7, stride=4, padding=2), SoftSplit(kernel=3, stride=2, padding=1))
+    t2t = T2TConfig(soft_splits=two_splits, token_dim=32, mixer="performer")
+    mnist = {"img_size": img_size, "in_chans": 1, "num_classes": 10}
+    shapes = {"shallow-wide d2 w192": (2, 192, 4, 3.0), "deep-narrow d8 w96": (8, 96, 4, 3.0),
+              "deep-narrow d16 w48": (16, 48, 2, 2.0)}
+    return {name: ArchConfig(**mnist, t2t=t2t, backbone=BackboneConfig(
+        depth=d, embed_dim=w, num_heads=h, mlp_ratio=r)) for name, (d, w, h, r) in shapes.items()}
+
+
+MODES = {"fp32": {"precision": "fp32"}, "bf16": {"precision": "bf16"},
+         "compile": {"precision": "fp32", "compile": True},
+         "bf16+compile": {"precision": "bf16", "compile": True}}
+
+
+def compare_modes(modes: list[str], data: ProxyData, budget: TrainBudget, repeats: int,
+                  accuracy_epochs: int | None, img_size: int) -> None:
+    """Images/s (and accuracy) of train_proxy in each mode, interleaved, ratios against fp32."""
+    print(f"{'model':<20} {'mode':<13} {'img/s':>7} {'vs fp32':>7}"
+          + (f" {'acc @' + str(accuracy_epochs) + 'ep':>9}" if accuracy_epochs else ""))
+    for name, cfg in deep_narrow_models(img_size).items():
+        speed = dict.fromkeys(modes, 0.0)
+        for _ in range(repeats):
+            for mode in modes:
+                # Two epochs: the first pays torch.compile's tracing, the second is timed.
+                run = train_proxy(cfg, data, budget.model_copy(update={**MODES[mode],
+                                                                       "epochs": 2}))
+                assert run.status == "complete", run.reason
+                speed[mode] = max(speed[mode], run.epochs[-1].images_per_s)
+        for mode in modes:
+            line = (f"{name:<20} {mode:<13} {speed[mode]:>7.0f} "
+                    f"{speed[mode] / speed[modes[0]]:>7.2f}")
+            if accuracy_epochs:
+                run = train_proxy(cfg, data, budget.model_copy(
+                    update={**MODES[mode], "epochs": accuracy_epochs}))
+                line += f" {(run.val_acc or 0) * 100:>8.1f}%"
+            print(line, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-subset", type=int, default=1536)
@@ -72,12 +120,28 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=28)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--modes", help="compare train_proxy modes instead, e.g. fp32,bf16,compile"
+                                        f" (known: {', '.join(MODES)})")
+    parser.add_argument("--accuracy-epochs", type=int,
+                        help="with --modes: also train each mode this many epochs on the "
+                             "subset and print the validation accuracy")
+    parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
 
     device = resolve_device(args.device)
     data = load_data("mnist5k", args.img_size, train_limit=args.train_subset, val_limit=200)
     budget = TrainBudget(img_size=args.img_size, epochs=1, batch_size=args.batch_size,
-                         device=str(device), measure_latency=False, train_subset=args.train_subset)
+                         device=str(device), measure_latency=False, train_subset=args.train_subset,
+                         lr=args.lr)
+    if args.modes:
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        unknown = [m for m in modes if m not in MODES]
+        if unknown:
+            parser.error(f"--modes: unknown mode {unknown[0]} (known: {', '.join(MODES)})")
+        print(f"mnist5k {data.num_train} images at {args.img_size} px, batch {args.batch_size}, "
+              f"{device}, torch threads {torch.get_num_threads()}, best of {args.repeats}")
+        compare_modes(modes, data, budget, args.repeats, args.accuracy_epochs, args.img_size)
+        return
     print(f"mnist5k {data.num_train} images at {args.img_size} px, batch {args.batch_size}, "
           f"{device}, torch threads {torch.get_num_threads()}, best of {args.repeats}")
     print(f"{'model':<20} {'params':>7} {'MACs':>7} {'plain img/s':>11} {'proxy img/s':>11} "

@@ -46,6 +46,9 @@ class TrainBudget(BaseModel):
     cutmix: float = Field(default=0.0, ge=0)
     seed: int = 0
     device: str = "auto"
+    # auto: bf16 autocast on CUDA, fp32 on the CPU, where bf16 autocast measured slower on the
+    # deep-narrow space's models even with AVX-512 BF16 (benchmarks/bench_train.py).
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False
     measure_latency: bool = True
     # Train/validate on a class-balanced subset of this many images (smoke runs and tests).
@@ -154,8 +157,10 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
+    use_bf16 = budget.precision == "bf16" or (budget.precision == "auto" and on_cuda)
+
     def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
     steps_per_epoch = data.steps_per_epoch(budget.batch_size)
     total_steps = budget.epochs * steps_per_epoch

@@ -71,6 +71,19 @@ def test_recipe_options_run(data):
     assert no_smoothing.status == "complete"
 
 
+def test_bf16_autocast_on_the_cpu_is_a_recipe_option(data):
+    fp32 = train_proxy(small_arch(), data, budget(precision="fp32"))
+    auto = train_proxy(small_arch(), data, budget())  # auto: fp32 on the CPU
+    bf16 = train_proxy(small_arch(), data, budget(precision="bf16"))
+    assert [m.train_loss for m in auto.epochs] == [m.train_loss for m in fp32.epochs]
+    assert bf16.status == "complete"
+    # bf16 rounds the matmuls: same seed, other numbers; it still learns.
+    assert [m.train_loss for m in bf16.epochs] != [m.train_loss for m in fp32.epochs]
+    assert bf16.epochs[-1].train_loss < bf16.epochs[0].train_loss
+    with pytest.raises(ValueError):
+        TrainBudget(precision="fp16")
+
+
 def test_on_epoch_can_stop(data):
     result = train_proxy(small_arch(), data, budget(epochs=3), on_epoch=lambda m: m.epoch >= 1)
     assert result.status == "stopped" and result.epochs_completed == 1
