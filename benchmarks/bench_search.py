@@ -56,10 +56,14 @@ class TrueFront:
     hypervolume: float
 
 
-def true_front(table_path: Path, specs: Sequence[Any], epochs: int) -> TrueFront:
-    """Hypervolume of all the table's seed-0 rows; reference = worst accuracy, 1.1 x max MACs."""
+def true_front(table_path: Path, space: Any) -> TrueFront:
+    """Hypervolume of all the table's seed-0 rows under the reference a run of `space` would
+    choose (t2tsearch.pareto.run_reference): accuracy at chance level, each cost at the space's
+    constraint or, without one, 1.1 x its largest value over the table's complete rows."""
     from t2tsearch.evaluator import read_table
-    from t2tsearch.results import hypervolume
+    from t2tsearch.pareto import hypervolume, objective_specs, run_reference
+
+    specs, epochs = objective_specs(space.objectives), space.train.epochs
 
     _, rows = read_table(table_path)
     records = [{"config_id": r["id"], "status": r["status"],
@@ -68,10 +72,8 @@ def true_front(table_path: Path, specs: Sequence[Any], epochs: int) -> TrueFront
                for r in rows if int(r["seed"]) == 0]
     frame = pd.DataFrame(records)
     done = frame[frame["status"] == "complete"].dropna(subset=["accuracy"])
-    reference = {}
-    for spec in specs:
-        values = done[spec.column].astype(float)
-        reference[spec.column] = float(values.min()) if spec.maximize else 1.1 * float(values.max())
+    pool = list(done[["macs", "params"]].astype(float).itertuples(index=False))
+    reference = run_reference(space, pool)
     return TrueFront(frame, reference, hypervolume(frame, specs, reference))
 
 
@@ -91,7 +93,7 @@ class RunCurve:
 def curve_of(table: pd.DataFrame, specs: Sequence[Any], front: TrueFront, started: float,
              run: RunCurve) -> RunCurve:
     """Hypervolume share, epochs trained and wall time after each consumed trial, in order."""
-    from t2tsearch.results import hypervolume
+    from t2tsearch.pareto import hypervolume
 
     consumed = table[~table["status"].isin(_NOT_CONSUMED)].sort_values("trial")
     epochs_spent = 0
@@ -259,14 +261,14 @@ def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers:
                   seeds: Sequence[int], budgets: Sequence[int], out: Path,
                   echo=print) -> tuple[list[RunCurve], TrueFront]:
     """Every (sampler, scheduler, seed), one run per distinct sampler setting of the budgets."""
-    from t2tsearch.results import objective_specs
+    from t2tsearch.pareto import objective_specs
     from t2tsearch.search import start_ray
     from t2tsearch.space import load_space
 
     _quiet_optuna()
     loaded = load_space(space)
     specs = objective_specs(loaded.objectives)
-    front = true_front(table, specs, loaded.train.epochs)
+    front = true_front(table, loaded)
     if front.hypervolume <= 0:
         raise SystemExit(f"{table}: its rows span no hypervolume; is the table empty?")
 

@@ -4,13 +4,13 @@ accuracy difference at matched MACs with a bootstrap interval, summed up in one 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from t2tsearch.results import ObjectiveSpec, full_budget, hypervolume, pareto_front
+from t2tsearch.pareto import ObjectiveSpec, full_budget, hypervolume, pareto_front
 
 # Groups are compared in the accuracy-MACs plane, whatever else the run optimised: MACs are
 # known for every trained architecture, and "better at the same cost" is the question asked.
@@ -172,11 +172,18 @@ def matched_difference(first: pd.DataFrame, second: pd.DataFrame, names: tuple[s
 
 
 def compare_groups(table: pd.DataFrame, names: Sequence[str], scale: Scale,
-                   bootstrap: int = BOOTSTRAP, seed: int = 0) -> GroupComparison:
-    """Compare the named groups of a trials table (accuracy in percent, macs, groups columns)."""
+                   bootstrap: int = BOOTSTRAP, seed: int = 0,
+                   reference: Mapping[str, float] | None = None) -> GroupComparison:
+    """Compare the named groups of a trials table (accuracy in percent, macs, groups columns).
+
+    `reference` is the run's reference point (t2tsearch.pareto.run_reference), one for every
+    group so their hypervolumes are comparable; without one (a bare table), accuracy 0 and
+    1.1 x the largest MACs trained to full budget."""
     done = full_budget(table, PLANE)
-    # One reference point for every group, so their hypervolumes are comparable.
-    reference = {"accuracy": 0.0, "macs": float(done["macs"].max()) * 1.1 if len(done) else 1.0}
+    if reference is None:
+        reference = {"accuracy": 0.0,
+                     "macs": float(done["macs"].max()) * 1.1 if len(done) else 1.0}
+    reference = {spec.column: float(reference[spec.column]) for spec in PLANE}
     members = {name: full_budget(group_members(table, name), PLANE) for name in names}
     joint = pareto_front(pd.concat(list(members.values())), PLANE) if members else done
     joint_ids = set(joint["config_id"]) if len(joint) else set()

@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from optuna.study._multi_objective import _fast_non_domination_rank
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from t2tsearch.pareto import non_domination_rank
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def crowding_distance(losses: np.ndarray) -> np.ndarray:
 
 def rank_and_crowding(losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Non-domination rank (0 = Pareto front) and crowding distance of each row of `losses`."""
-    ranks = _fast_non_domination_rank(losses)
+    ranks = non_domination_rank(losses)
     crowding = np.zeros(len(losses))
     for rank in np.unique(ranks):
         members = np.flatnonzero(ranks == rank)

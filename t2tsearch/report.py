@@ -22,6 +22,7 @@ from t2tsearch.atomic import atomic_write
 from t2tsearch.confirm import confirmed_table
 from t2tsearch.errors import UserError
 from t2tsearch.groups import PLANE, GroupComparison, Scale, compare_groups, group_members
+from t2tsearch.pareto import box_volume, common_reference, table_reference, with_measured
 from t2tsearch.results import (
     ObjectiveSpec,
     RunDir,
@@ -159,7 +160,7 @@ def hypervolume_history(table: pd.DataFrame, specs: Sequence[ObjectiveSpec],
     trained["finished_at"] = pd.to_datetime(trained["finished"], format="ISO8601")
     start = pd.to_datetime(trained["started"], format="ISO8601").min()
     trained = trained.sort_values("finished_at")
-    box = _box_volume(specs, reference)
+    box = box_volume(specs, reference)
     rows = []
     for count in range(1, len(trained) + 1):
         done = trained.iloc[:count]
@@ -168,15 +169,6 @@ def hypervolume_history(table: pd.DataFrame, specs: Sequence[ObjectiveSpec],
                      "seconds": (last["finished_at"] - start).total_seconds(),
                      "hypervolume": hypervolume(done, specs, dict(reference)) / box})
     return pd.DataFrame(rows, columns=columns)
-
-
-def _box_volume(specs: Sequence[ObjectiveSpec], reference: Mapping[str, float]) -> float:
-    volume = 1.0
-    for spec in specs:
-        # Accuracy is a percentage (ideal 100); costs are ideally 0.
-        ideal = 100.0 if spec.maximize else 0.0
-        volume *= abs(ideal - reference[spec.column]) or 1.0
-    return volume
 
 
 def plot_hypervolume(tables: Mapping[str, pd.DataFrame], specs: Sequence[ObjectiveSpec],
@@ -193,7 +185,7 @@ def plot_hypervolume(tables: Mapping[str, pd.DataFrame], specs: Sequence[Objecti
             customdata=history["trial"],
             hovertemplate="after trial %{customdata}: %{y:.4f}<extra>" + html.escape(name)
                           + "</extra>"))
-    ref = ", ".join(f"{LABELS.get(k, k)} {_count(v)}" for k, v in reference.items())
+    ref = describe_reference(reference, specs)
     fig.update_layout(
         title=f"Hypervolume against {'wall time' if x == 'seconds' else 'finished trainings'}"
               f"<br><sup>reference point: {ref}; 1.0 = the whole box up to the ideal point</sup>",
@@ -397,6 +389,9 @@ class RunData:
     unconfirmed: int = 0  # front architectures with one seed while others have more
     confirm_seeds: int = 1
     name: str = field(default="")
+    # The run's hypervolume reference point (run.json) and where it comes from, in words.
+    reference: dict[str, float] = field(default_factory=dict)
+    reference_note: str = ""
 
 
 def load_run(run_path: str | os.PathLike[str]) -> RunData:
@@ -414,11 +409,44 @@ def load_run(run_path: str | os.PathLike[str]) -> RunData:
     front = pareto_front(table, specs)
     seeds = front["seeds"].astype(int)
     unconfirmed = int((seeds == 1).sum()) if (seeds > 1).any() else 0
-    return RunData(run=run, space=space, meta=run.read_meta(), study=study,
+    meta = run.read_meta()
+    reference, note = run_reference(meta, space, search_table, specs)
+    return RunData(run=run, space=space, meta=meta, study=study,
                    search_table=search_table, table=table, params=params, specs=specs,
-                   front=front, partial=partial_reason(search_table, space, run.read_meta()),
+                   front=front, partial=partial_reason(search_table, space, meta),
                    unconfirmed=unconfirmed, confirm_seeds=int(seeds.max()),
-                   name=run.path.resolve().name)
+                   name=run.path.resolve().name, reference=reference, reference_note=note)
+
+
+def run_reference(meta: Mapping[str, Any], space: SearchSpace, table: pd.DataFrame,
+                  specs: Sequence[ObjectiveSpec]) -> tuple[dict[str, float], str]:
+    """The run's reference point for its objectives and the accuracy-MACs plane, and a sentence
+    saying where it comes from: run.json's, chosen when the run started (t2tsearch.pareto);
+    for a run that stored none, the same rule with its trained trials as the first pool."""
+    planes = [*specs, *(s for s in PLANE if s not in specs)]
+    stored = meta.get("reference")
+    if stored:
+        reference = with_measured(stored, planes, table)
+        note = ("Reference point, chosen when the run started (run.json): accuracy at chance "
+                "level, each cost at the space's constraint or 1.1 x the largest cost of the "
+                "first pool of feasible architectures")
+    else:
+        reference = with_measured(table_reference(space, table), planes, table)
+        note = ("This run predates stored reference points: accuracy at chance level, each "
+                "cost at the space's constraint or 1.1 x the largest cost of its trained trials")
+    if any(s.column == "latency_ms" for s in planes):  # measured: no run start can place it
+        note += "; latency at 1.1 x the largest measured"
+    return reference, f"{note}: {describe_reference(reference, planes)}."
+
+
+def describe_reference(reference: Mapping[str, float], specs: Sequence[ObjectiveSpec]) -> str:
+    """'accuracy 10.0%, MACs 10M' for the objectives of `specs`."""
+    parts = []
+    for spec in specs:
+        value = reference[spec.column]
+        parts.append(f"accuracy {value:.1f}%" if spec.column == "accuracy"
+                     else f"{LABELS.get(spec.column, spec.column)} {_count(value)}")
+    return ", ".join(parts)
 
 
 def partial_reason(table: pd.DataFrame, space: SearchSpace, meta: Mapping[str, Any]) -> str:
@@ -451,7 +479,7 @@ def group_comparison(data: RunData, bootstrap: int = 1000) -> GroupComparison | 
                           f"the space's groups ({', '.join(names)}); check their conditions in "
                           f"{data.run.space_file}")
     return compare_groups(table, names, run_scale(data), bootstrap=bootstrap,
-                          seed=data.space.search.seed)
+                          seed=data.space.search.seed, reference=data.reference)
 
 
 # ---- the page --------------------------------------------------------------------------------------------
@@ -497,10 +525,9 @@ def run_figures(data: RunData, comparison: GroupComparison | None,
         # The run's own front when it was searched in exactly this plane.
         front = data.front if run_plane == ["accuracy", cost] else None
         figures[f"front_{cost}"] = plot_front(table, cost, front)
-    reference = run_reference(data.search_table, data.specs)
     for x in ("trials", "seconds"):
         figures[f"hypervolume_{x}"] = plot_hypervolume({data.name: data.search_table}, data.specs,
-                                                       reference, x)
+                                                       data.reference, x)
     if comparison is not None:
         figures["groups"] = plot_group_fronts(table, list(data.space.groups))
     if importances.values:
@@ -510,32 +537,14 @@ def run_figures(data: RunData, comparison: GroupComparison | None,
     return figures
 
 
-def run_reference(table: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> dict[str, float]:
-    """One reference point for a whole run: accuracy 0, 1.1 x the largest cost seen."""
-    return common_reference([table], specs)
-
-
-def common_reference(tables: Sequence[pd.DataFrame], specs: Sequence[ObjectiveSpec]
-                     ) -> dict[str, float]:
-    """Accuracy 0 and 1.1 x the largest value of each cost over all tables."""
-    reference = {}
-    for spec in specs:
-        if spec.maximize:
-            reference[spec.column] = 0.0
-        else:
-            seen = pd.concat([t[spec.column] for t in tables]).dropna()
-            reference[spec.column] = float(seen.max()) * 1.1 if len(seen) else 1.0
-    return reference
-
-
 def render_run_page(data: RunData, comparison: GroupComparison | None,
                     figures: Mapping[str, go.Figure], notes: Sequence[str] = ()) -> str:
     space, table = data.space, data.table
     sections: list[Section] = []
     counts = table["status"].value_counts()
     summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
-    reference = run_reference(data.search_table, data.specs)
-    hv = hypervolume(data.search_table, data.specs, reference) / _box_volume(data.specs, reference)
+    reference = data.reference
+    hv = hypervolume(data.search_table, data.specs, reference) / box_volume(data.specs, reference)
     objectives = ", ".join(f"{o.direction} {o.metric}" for o in space.objectives)
     intro = (f"<p>{len(table)} proposals: {html.escape(summary)}. Objectives: {objectives}. "
              f"The Pareto front holds {len(data.front)} full-budget architecture"
@@ -558,7 +567,9 @@ def render_run_page(data: RunData, comparison: GroupComparison | None,
                                                            "front_params")))
     sections.append(Section("Search progress", _figure(figures["hypervolume_trials"],
                                                        "hypervolume_trials")
-                            + _figure(figures["hypervolume_seconds"], "hypervolume_seconds")))
+                            + _figure(figures["hypervolume_seconds"], "hypervolume_seconds")
+                            + f"<p class='note' id='reference'>"
+                              f"{html.escape(data.reference_note)}</p>"))
     parts = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
     if figures.get("importance") is not None:
         parts += _figure(figures["importance"], "importance")
@@ -594,7 +605,7 @@ def _verdict_html(comparison: GroupComparison) -> str:
 def _group_table(comparison: GroupComparison) -> str:
     head = ["group", "trials", "full-budget architectures", "MAC range", "best accuracy (%)",
             "hypervolume (common reference)", "own front", "points on the joint front"]
-    box = _box_volume(PLANE, comparison.reference)
+    box = box_volume(PLANE, comparison.reference)
     rows = []
     for g in comparison.groups:
         span = "-" if g.macs_range is None else f"{_count(g.macs_range[0])}-{_count(g.macs_range[1])}"
@@ -817,8 +828,10 @@ def build_comparison(run_paths: Sequence[str | os.PathLike[str]],
     tables = {name: r.table for name, r in zip(names, runs, strict=True)}
     searched = {name: r.search_table for name, r in zip(names, runs, strict=True)}
     # Runs may optimise different things; they all share accuracy and MACs.
-    reference = common_reference(list(searched.values()), PLANE)
-    box = _box_volume(PLANE, reference)
+    # One reference from the runs' own (each chosen when its run started): the lowest accuracy
+    # and the largest MACs, so every run's box fits inside it.
+    reference = common_reference([r.reference for r in runs], PLANE)
+    box = box_volume(PLANE, reference)
     figures = {"fronts": plot_compare_fronts(tables),
                "hypervolume_trials": plot_hypervolume(searched, PLANE, reference, "trials"),
                "hypervolume_seconds": plot_hypervolume(searched, PLANE, reference, "seconds")}
@@ -833,7 +846,8 @@ def build_comparison(run_paths: Sequence[str | os.PathLike[str]],
                      f"{hypervolume(data.search_table, PLANE, reference) / box:.4f}",
                      f"{t.dataset} {t.img_size}px {t.epochs} epochs",
                      f"partial: {data.partial}" if data.partial else "finished"])
-    ref_text = f"accuracy 0%, {_count(reference['macs'])} MACs (1.1 x the largest over all runs)"
+    ref_text = (f"{describe_reference(reference, PLANE)} (the lowest accuracy and the largest "
+                f"MACs of the runs' own reference points)")
     sections = [
         Section("Runs", _table(head, rows, "runs-table", sortable=True)
                 + f"<p class='note'>Common reference point: {ref_text}.</p>"),

@@ -1,4 +1,4 @@
-"""The run directory, the flat trials table built from the Optuna study, Pareto fronts, hypervolume."""
+"""The run directory and the flat trials table built from the Optuna study."""
 
 from __future__ import annotations
 
@@ -12,13 +12,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.atomic import atomic_write
 from t2tsearch.errors import UserError
+
+# Pareto fronts and hypervolume live in t2tsearch.pareto; re-exported for older imports.
+from t2tsearch.pareto import METRIC_COLUMNS as METRIC_COLUMNS
+from t2tsearch.pareto import ObjectiveSpec as ObjectiveSpec
+from t2tsearch.pareto import full_budget as full_budget
+from t2tsearch.pareto import hypervolume as hypervolume
+from t2tsearch.pareto import objective_specs as objective_specs
+from t2tsearch.pareto import pareto_front as pareto_front
 
 STUDY_NAME = "t2tsearch"
 
@@ -193,77 +200,3 @@ def load_trials(run_path: str | os.PathLike[str]) -> pd.DataFrame:
     """The trials table of a run, rebuilt from its Optuna study (the source of truth)."""
     return trials_table(RunDir.open(run_path).load_study())
 
-
-# ---- Pareto fronts and hypervolume --------------------------------------------------------------
-@dataclass(frozen=True)
-class ObjectiveSpec:
-    """A table column and whether larger is better (accuracy) or smaller (macs, params, latency)."""
-
-    column: str
-    maximize: bool
-
-
-# The table column that holds each objective metric of a space.
-METRIC_COLUMNS = {"accuracy": "accuracy", "macs": "macs", "params": "params",
-                  "latency": "latency_ms"}
-
-
-def objective_specs(objectives: Sequence[Any]) -> list[ObjectiveSpec]:
-    """From the space's objectives ({metric, direction}) to table columns."""
-    return [ObjectiveSpec(METRIC_COLUMNS[o.metric], o.direction == "maximize") for o in objectives]
-
-
-def _as_losses(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> np.ndarray:
-    values = frame[[s.column for s in specs]].to_numpy(dtype=float)
-    signs = np.array([-1.0 if s.maximize else 1.0 for s in specs])
-    return values * signs
-
-
-def full_budget(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> pd.DataFrame:
-    """Complete trials with every objective measured, one row per architecture (the first)."""
-    done = frame[frame["status"] == "complete"]
-    done = done.dropna(subset=[s.column for s in specs])
-    return done.drop_duplicates(subset="config_id", keep="first")
-
-
-def pareto_front(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> pd.DataFrame:
-    """The non-dominated full-budget trials (early-stopped ones never qualify), by first objective."""
-    candidates = full_budget(frame, specs)
-    if candidates.empty:
-        return candidates
-    losses = _as_losses(candidates, specs)
-    # Optuna's own non-domination ranking: rank 0 is the Pareto front.
-    from optuna.study._multi_objective import _fast_non_domination_rank
-
-    ranks = _fast_non_domination_rank(losses)
-    front = candidates[ranks == 0]
-    first = specs[0]
-    return front.sort_values(first.column, ascending=not first.maximize)
-
-
-def reference_point(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> dict[str, float]:
-    """A fixed corner for hypervolume: 0 for a maximised metric, 1.1 x the worst seen for costs."""
-    ref = {}
-    for spec in specs:
-        if spec.maximize:
-            ref[spec.column] = 0.0
-        else:
-            seen = frame[spec.column].dropna()
-            ref[spec.column] = float(seen.max()) * 1.1 if not seen.empty else 1.0
-    return ref
-
-
-def hypervolume(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec],
-                reference: dict[str, float]) -> float:
-    """Hypervolume of the full-budget trials against `reference` (Optuna's WFG algorithm)."""
-    candidates = full_budget(frame, specs)
-    if candidates.empty:
-        return 0.0
-    losses = _as_losses(candidates, specs)
-    ref = np.array([-reference[s.column] if s.maximize else reference[s.column] for s in specs])
-    inside = np.all(losses < ref, axis=1)
-    if not inside.any():
-        return 0.0
-    from optuna._hypervolume import compute_hypervolume
-
-    return float(compute_hypervolume(losses[inside], ref))

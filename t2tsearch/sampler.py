@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from t2tsearch.arch import ArchConfig
 from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
+from t2tsearch.pareto import METRIC_COLUMNS, hypervolume_of_losses, run_reference
 from t2tsearch.space import (
     KNOWN_BEFORE_TRAINING,
     SearchSpace,
@@ -72,7 +73,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
     def __init__(self, space: SearchSpace, cost_of: Callable[[ArchConfig], Cost],
                  rejection: Callable[[ArchConfig, Cost | None], str | None], *,
                  seed: int = 0, n_startup_trials: int = 5, draws_per_trial: int = 128,
-                 max_pool: int = 4096) -> None:
+                 max_pool: int = 4096, reference: Mapping[str, float] | None = None) -> None:
         # load_space refuses `sampler: ehvi` for such spaces with a one-line error; this guards
         # direct construction.
         if len(measured_objectives([o.metric for o in space.objectives])) != 1:
@@ -84,6 +85,9 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         self.n_startup_trials = n_startup_trials
         self.draws_per_trial = draws_per_trial
         self.max_pool = max_pool
+        # The run's hypervolume reference ({column: value}, t2tsearch.pareto.run_reference);
+        # without one, the first pool places it (see _grow_pool).
+        self.reference = dict(reference) if reference is not None else None
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
         self._rng = np.random.default_rng(seed)
         self._pool: dict[str, Candidate] = {}  # config id -> candidate, feasible ones only
@@ -193,6 +197,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                 self._rejected.add(cfg.id)
                 continue
             self._pool[cfg.id] = Candidate(params, cfg, cost)
+        if self.reference is None and self._pool:
+            self.reference = run_reference(self.space, [c.cost for c in self._pool.values()])
 
     def _pool_or_config(self, trial: FrozenTrial) -> Candidate | None:
         config_id = trial.user_attrs.get("config_id")
@@ -212,6 +218,15 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             values = np.array([float(getattr(c.cost, self._metrics[i])) for c in candidates])
             columns.append(values if self._directions[i] == "minimize" else -values)
         return np.stack(columns, axis=1) if columns else np.zeros((len(candidates), 0))
+
+    def _reference_loss(self, objective: int, measured: np.ndarray | None = None) -> float:
+        """The reference point's coordinate of objective `objective`, as a loss. A measured
+        objective no run start can place (latency) stands at the worst loss `measured`."""
+        column = METRIC_COLUMNS[self._metrics[objective]]
+        if column not in self.reference and measured is not None:
+            return float(np.max(measured))
+        value = self.reference[column]
+        return -value if self._directions[objective] == "maximize" else value
 
     def _spread(self, fresh: list[Candidate], evaluated: list[Candidate]) -> Candidate:
         """Start-up: the candidate farthest in log-cost from every trial so far (random first)."""
@@ -247,10 +262,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         if running:
             front_known = np.vstack([front_known, self._known_losses(running)])
             front_loss = np.concatenate([front_loss, model.predict(encoder.encode(running))])
-        pool_known = self._known_losses(list(self._pool.values()))
-        span = pool_known.max(axis=0) - pool_known.min(axis=0)
-        ref_known = pool_known.max(axis=0) + 0.1 * np.maximum(span, 1e-12)
-        ref_loss = float(y_train.max())  # the worst accuracy measured
+        ref_known = np.array([self._reference_loss(i) for i in self._known])  # the run's
+        ref_loss = self._reference_loss(self._measured, y_train)  # reference point, as losses
         gains = expected_improvement(self._known_losses(fresh), mean, std, front_known,
                                      front_loss, ref_known, ref_loss)
         best = np.flatnonzero(gains >= gains.max() * (1 - 1e-9))
@@ -339,7 +352,7 @@ def expected_improvement(known: np.ndarray, mean: np.ndarray, std: np.ndarray,
     prediction of the measured loss; the front is (`front_known`, `front_loss`). With no cost
     objective this is expected improvement; with one it is exact (the dominated region is a
     staircase in the cost direction); with more it is a Gauss-Hermite quadrature over the
-    measured loss of the exact hypervolume improvement (Optuna's WFG).
+    measured loss of the exact hypervolume improvement (t2tsearch.pareto).
     """
     n, k = known.shape
     if k == 0:
@@ -378,12 +391,10 @@ def _staircase_improvement(cost: np.ndarray, mean: np.ndarray, std: np.ndarray,
 def _quadrature_improvement(known: np.ndarray, mean: np.ndarray, std: np.ndarray,
                             front_known: np.ndarray, front_loss: np.ndarray,
                             ref_known: np.ndarray, ref_loss: float) -> np.ndarray:
-    from optuna._hypervolume import compute_hypervolume
-
     ref = np.concatenate([ref_known, [ref_loss]])
     front = np.column_stack([front_known, front_loss]) if len(front_loss) else np.zeros((0, len(ref)))
     front = front[np.all(front < ref, axis=1)]
-    base = float(compute_hypervolume(front, ref)) if len(front) else 0.0
+    base = hypervolume_of_losses(front, ref)
     nodes, weights = np.polynomial.hermite_e.hermegauss(_QUADRATURE_NODES)
     weights = weights / weights.sum()
     gains = np.zeros(len(mean))
@@ -398,6 +409,6 @@ def _quadrature_improvement(known: np.ndarray, mean: np.ndarray, std: np.ndarray
             if len(front) and np.any(np.all(front <= point, axis=1)):
                 continue  # dominated: adds nothing
             grown = np.vstack([front, point]) if len(front) else point[None, :]
-            total += weight * (float(compute_hypervolume(grown, ref)) - base)
+            total += weight * (hypervolume_of_losses(grown, ref) - base)
         gains[i] = total
     return gains

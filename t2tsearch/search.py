@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,13 +22,21 @@ import pandas as pd
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cost import count_cost
 from t2tsearch.errors import UserError
+from t2tsearch.pareto import (
+    MOST_POOL_DRAWS,
+    needs_pool,
+    objective_specs,
+    pareto_front,
+    reference_pool,
+    run_reference,
+    table_reference,
+)
 from t2tsearch.results import (
     STUDY_NAME,
     RunDir,
     now_iso,
-    objective_specs,
-    pareto_front,
     run_metadata,
+    trials_table,
     write_trials_csv,
 )
 from t2tsearch.space import (
@@ -103,10 +111,11 @@ def startup_trials(sampler: str, trials: int) -> int:
     return max(2, min(10, trials // 3))
 
 
-def make_sampler(space: SearchSpace,
-                 cost_cache: str | os.PathLike[str] | None = None) -> optuna.samplers.BaseSampler:
+def make_sampler(space: SearchSpace, cost_cache: str | os.PathLike[str] | None = None,
+                 reference: Mapping[str, float] | None = None) -> optuna.samplers.BaseSampler:
     """The Optuna sampler a space asks for, seeded, sized for short searches; `cost_cache` is
-    where the cost-aware sampler keeps the costs it counts (the run's cache)."""
+    where the cost-aware sampler keeps the costs it counts (the run's cache), `reference` the
+    run's hypervolume reference (None: the cost-aware sampler places it from its first pool)."""
     settings = space.search
     seed = settings.seed
     name = settings.sampler
@@ -116,7 +125,7 @@ def make_sampler(space: SearchSpace,
 
         return CostAwareSampler(space, lambda cfg: count_cost(cfg, cost_cache),
                                 lambda cfg, cost: check_candidate(cfg, space, cost),
-                                seed=seed, n_startup_trials=startup)
+                                seed=seed, n_startup_trials=startup, reference=reference)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=startup, seed=seed)
     if name == "tpe":
@@ -131,12 +140,13 @@ def make_sampler(space: SearchSpace,
     raise SpaceError(f"search.sampler: unknown sampler '{name}'")
 
 
-def open_study(run: RunDir, space: SearchSpace, create: bool) -> optuna.Study:
+def open_study(run: RunDir, space: SearchSpace, create: bool,
+               reference: Mapping[str, float] | None = None) -> optuna.Study:
     directions = [objective.direction for objective in space.objectives]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature warnings of some samplers
-        sampler = make_sampler(space, run.cost_cache)
+        sampler = make_sampler(space, run.cost_cache, reference)
     if create:
         study = optuna.create_study(study_name=STUDY_NAME, storage=run.storage_url,
                                     directions=directions, sampler=sampler)
@@ -515,9 +525,14 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     import torch
 
     torch.set_num_threads(1)
-    study = open_study(run, space, create)
+    # The run's reference point: read back on resume, never recomputed.
+    reference = run.read_meta().get("reference")
+    study = open_study(run, space, create, reference)
     requeued = requeue_interrupted(study)
     consumed = sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("consumed"))
+    if reference is None and consumed and hasattr(study.sampler, "reference"):
+        # A run from before references were stored: the report's stand-in, from its trials.
+        study.sampler.reference = table_reference(space, trials_table(study))
     budget_left = max(space.search.trials - consumed, 0)
     meta = run.read_meta()
     session = {"start": now_iso(), "command": list(options.command), "budget_left": budget_left,
@@ -535,7 +550,8 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     note, interrupted, unstarted = "", 0, 0
     if budget_left > 0:
         note, interrupted, unstarted = _fit(space, study, run, budget_left, progress, options,
-                                            len(meta["sessions"]))
+                                            len(meta["sessions"]),
+                                            choose_reference=reference is None and not consumed)
     table = write_trials_csv(run, study)
     meta = run.read_meta()
     meta["sessions"][-1]["end"] = now_iso()
@@ -560,23 +576,59 @@ def requeue_interrupted(study: optuna.Study) -> int:
     return count
 
 
+def start_reference(space: SearchSpace, sampler: optuna.samplers.BaseSampler,
+                    run: RunDir) -> dict[str, float]:
+    """The run's hypervolume reference, chosen as it starts (t2tsearch.pareto.run_reference):
+    costs at their constraints, else from the first pool, the cost-aware sampler's own or, for
+    other samplers, one drawn and counted the same way from the run's seed."""
+    if not needs_pool(space):
+        return run_reference(space)
+    own = getattr(sampler, "reference", None)
+    if own is not None:
+        return dict(own)
+    pool = reference_pool(space, space.search.seed,
+                          lambda cfg: count_cost(cfg, run.cost_cache),
+                          lambda cfg, cost: check_candidate(cfg, space, cost))
+    if not pool:
+        raise UserError(f"{run.space_file}: parameters: no feasible architecture among "
+                        f"{MOST_POOL_DRAWS} random draws (t2tsearch validate says why)")
+    return run_reference(space, pool)
+
+
 def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
-         progress: Progress, options: SearchOptions, session: int) -> tuple[str, int, int]:
+         progress: Progress, options: SearchOptions, session: int,
+         choose_reference: bool = False) -> tuple[str, int, int]:
     """Run Ray Tune until the searcher's budget is spent; (note, trials cut off by Ctrl-C,
-    trials of the budget not started because Ctrl-C came between two trials)."""
+    trials of the budget not started because Ctrl-C came between two trials). With
+    `choose_reference`, the run's reference point is chosen and stored in run.json first."""
     from ray import tune
 
     # Ray's start is mostly waiting on the processes it spawns: the cost-aware sampler counts
-    # the costs of its first pool meanwhile, instead of before the first trial can start.
+    # the costs of its first pool meanwhile (and the reference is placed), instead of before
+    # the first trial can start.
     warm = getattr(study.sampler, "warm", None)
-    warming = threading.Thread(target=warm, name="warm-sampler", daemon=True) if warm else None
-    if warming is not None:
-        warming.start()
+    prepared: dict[str, dict[str, float]] = {}
+
+    def prepare() -> None:
+        if warm is not None:
+            warm()
+        if choose_reference:
+            prepared["reference"] = start_reference(space, study.sampler, run)
+
+    warming = threading.Thread(target=prepare, name="warm-sampler", daemon=True)
+    warming.start()
     try:
         start_ray(options.address, options.verbose)
     finally:
-        if warming is not None:
-            warming.join()
+        warming.join()
+    if choose_reference:
+        # Again here if the thread failed, so that its error reaches the user.
+        reference = prepared.get("reference") or start_reference(space, study.sampler, run)
+        meta = run.read_meta()
+        meta["reference"] = reference
+        run.write_meta(meta)
+        if hasattr(study.sampler, "reference"):
+            study.sampler.reference = reference
     searcher = StudySearcher(space, study, run, budget_left, progress, options.evaluator)
 
     class ErrorText(tune.Callback):

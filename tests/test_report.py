@@ -31,7 +31,6 @@ from t2tsearch.results import (
     RunDir,
     hypervolume,
     pareto_front,
-    reference_point,
 )
 from tests.report_data import make_tiny_run, synthetic_table, two_groups
 
@@ -83,7 +82,7 @@ def test_front_plot_of_params_uses_its_own_plane():
 def test_hypervolume_history_grows_to_the_final_hypervolume():
     table = synthetic_table([4e6, 1e6, 2e6, 3e6], [60, 50, 40, 90],
                             status=["complete", "complete", "stopped_early", "complete"])
-    reference = reference_point(table, SPECS)
+    reference = {"accuracy": 0.0, "macs": 4.4e6}
     history = hypervolume_history(table, SPECS, reference)
     assert history["trials"].tolist() == [1, 2, 3, 4]
     assert history["hypervolume"].is_monotonic_increasing
@@ -171,8 +170,11 @@ def test_report_page_of_a_real_run(tiny_run, capsys):
     for part in ("id='verdict'", "Scale: measured on mnist5k (300 training images) at 28 px, "
                  "1 epoch, 1 seed per architecture", "fig-front_macs", "fig-hypervolume_trials",
                  "fig-hypervolume_seconds", "fig-groups", "fig-by_parameter", "space.yaml as run",
-                 "random sampler, 4 trials", data.meta["torch"]):
+                 "random sampler, 4 trials", data.meta["torch"],
+                 "Reference point, chosen when the run started"):
         assert part in page, part
+    # The run's reference is the one run.json stored when it started.
+    assert {k: data.reference[k] for k in ("accuracy", "macs")} == data.meta["reference"]
     assert "Partial run" not in page
     # PNGs where a Chrome exists, otherwise a one-line notice.
     if (tiny_run / "front_macs.png").exists():
@@ -197,13 +199,18 @@ def test_report_of_a_run_in_progress_says_it_is_partial(tiny_run, tmp_path):
 
 def test_compare_overlays_runs_on_a_common_reference(tiny_run, tmp_path, capsys):
     other = copy_run(tiny_run, tmp_path, "other")
+    # The other run chose a lower accuracy reference (more classes) and a larger MACs one.
+    meta = json.loads((other / "run.json").read_text())
+    own = meta["reference"]
+    meta["reference"] = {"accuracy": 5.0, "macs": 2 * own["macs"]}
+    (other / "run.json").write_text(json.dumps(meta))
     out = tmp_path / "cmp" / "compare.html"
     assert main(["compare", str(tiny_run), str(other), "--out", str(out)]) == 0
     page = out.read_text()
     assert (out.parent / "plotly.min.js").exists()
     assert "run front" in page and "other front" in page
     for part in ("fig-fronts", "fig-hypervolume_trials", "fig-hypervolume_seconds", "runs-table",
-                 "Common reference point"):
+                 "Common reference point: accuracy 5.0%"):
         assert part in page, part
     assert main(["compare", str(tiny_run), "--out", str(out)]) == 2
     assert "at least two runs" in capsys.readouterr().err

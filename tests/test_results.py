@@ -12,7 +12,6 @@ from t2tsearch.results import (
     arch_columns,
     hypervolume,
     pareto_front,
-    reference_point,
 )
 
 from .conftest import tiny_arch
@@ -39,9 +38,7 @@ def test_front_uses_full_budget_trials_only_and_each_architecture_once():
         80 * 30 + 10 * 20)
 
 
-def test_reference_point_and_empty_table():
-    table = _table([(0, "a", "complete", 80.0, 10.0), (1, "b", "stopped_early", 50.0, 30.0)])
-    assert reference_point(table, SPECS) == {"accuracy": 0.0, "macs": pytest.approx(33.0)}
+def test_empty_table():
     empty = _table([(0, "a", "failed", None, 10.0)])
     assert pareto_front(empty, SPECS).empty
     assert hypervolume(empty, SPECS, {"accuracy": 0.0, "macs": 1.0}) == 0.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import optuna
 import pytest
-from optuna._hypervolume import compute_hypervolume
 from optuna.trial import TrialState
 
 from t2tsearch.cost import Cost
 from t2tsearch.errors import UserError
+from t2tsearch.pareto import hypervolume_of_losses
 from t2tsearch.sampler import CostAwareSampler, expected_improvement
 from t2tsearch.search import make_sampler
 from t2tsearch.space import parse_space, suggest
@@ -69,8 +69,7 @@ def run_study(sampler, space, trials: int):
 
 # ---- the arithmetic --------------------------------------------------------------------------
 def hv(points: np.ndarray, ref: np.ndarray) -> float:
-    inside = points[np.all(points < ref, axis=1)]
-    return float(compute_hypervolume(inside, ref)) if len(inside) else 0.0
+    return hypervolume_of_losses(points, ref)
 
 
 def monte_carlo_improvement(known, mean, std, front, ref, draws=4000, seed=0):

@@ -65,6 +65,15 @@ def test_run_writes_the_run_directory_and_a_full_table(tmp_path):
     meta = run.read_meta()
     assert meta["command"] == ["t2tsearch", "run", "tiny.yaml"] and meta["torch"]
     assert meta["sessions"][0]["end"] >= meta["sessions"][0]["start"]
+    # The run's reference point, chosen as it started: chance accuracy on 10 digits and, with
+    # no MAC limit, 1.1 x the largest MACs of the first pool (here every one of its 4
+    # architectures, counted independently).
+    from t2tsearch.cost import count_cost
+    from t2tsearch.space import random_draws
+
+    loaded = load_space(run.space_file)
+    largest = max(count_cost(cfg).macs for _, cfg in random_draws(loaded, 100, 0))
+    assert meta["reference"] == {"accuracy": 10.0, "macs": pytest.approx(1.1 * largest)}
 
     table = pd.read_csv(run.trials_csv)
     assert len(table) == 3
@@ -99,6 +108,8 @@ def test_constraint_breakers_are_recorded_and_never_trained(tmp_path):
     study = summary.run.load_study()
     states = {t.number: t.state for t in study.trials}
     assert all(states[n] == optuna.trial.TrialState.FAIL for n in rejected["trial"])
+    # The reference stands at the limit: the rejected giants never move it.
+    assert summary.run.read_meta()["reference"] == {"accuracy": 10.0, "macs": 200_000.0}
 
 
 def test_same_architecture_is_not_trained_twice(tmp_path):
@@ -183,6 +194,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
         assert process.returncode == 130, output
         assert f"t2tsearch run --resume {run_path}" in output
     before = load_trials(run_path)
+    reference_before = RunDir.open(run_path).read_meta()["reference"]
     finished_before = set(before.loc[before["status"] == "complete", "trial"])
     assert finished_before and len(finished_before) < 4
 
@@ -200,8 +212,11 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
     for _, row in interrupted.iterrows():  # re-queued: the same architecture trained again
         retrained = table[(table["config_id"] == row["config_id"]) & (table["status"] == "complete")]
         assert len(retrained) >= 1
-    sessions = RunDir.open(run_path).read_meta()["sessions"]
+    meta = RunDir.open(run_path).read_meta()
+    sessions = meta["sessions"]
     assert len(sessions) == 2
+    # The reference the run started with is kept, never recomputed.
+    assert meta["reference"] == reference_before
     # The same sampler, seeded as before, goes on with the study; neither may change on resume.
     assert [(s["sampler"], s["seed"]) for s in sessions] == [("ehvi", 5), ("ehvi", 5)]
     with pytest.raises(UserError, match="cannot change on resume"):

@@ -1,0 +1,241 @@
+"""Pareto ranking, the run's one hypervolume reference point, and hypervolume.
+
+Every part of t2tsearch that ranks by non-domination or measures a hypervolume (the sampler,
+the scheduler, the report, the group comparison, `compare`, the search benchmark) does it here,
+so they all optimise and report the same quantity. Optuna's private ranking and hypervolume
+functions are wrapped here and nowhere else; pyproject.toml bounds the Optuna versions they
+are known to exist in (4.0 to 5.x).
+
+The reference point of a run is chosen once, when the run starts, and stored in run.json:
+accuracy at chance level (100 / num_classes percent), each cost at the space's constraint
+(`max_macs`, `max_params`) or, without one, 1.1 x the largest cost in the first pool of
+feasible architectures the run counts. Trials never move it, so a rejected giant cannot change
+a run's hypervolume, and the sampler's expected improvement is measured in the same box the
+report shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from t2tsearch.arch import ArchConfig
+    from t2tsearch.cost import Cost
+    from t2tsearch.space import SearchSpace
+
+# The first pool: draws counted for the reference when a cost has no constraint (the
+# cost-aware sampler's first pool is the same size), and the most drawn looking for a feasible
+# architecture in a space where few are.
+POOL_DRAWS = 128
+MOST_POOL_DRAWS = 1024
+# Headroom above the largest cost of the first pool, so its most expensive member still counts.
+COST_MARGIN = 1.1
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """A table column and whether larger is better (accuracy) or smaller (macs, params, latency)."""
+
+    column: str
+    maximize: bool
+
+
+# The table column that holds each objective metric of a space.
+METRIC_COLUMNS = {"accuracy": "accuracy", "macs": "macs", "params": "params",
+                  "latency": "latency_ms"}
+# Costs known before training, each with the constraint that bounds it.
+COST_LIMITS = {"macs": "max_macs", "params": "max_params"}
+
+
+def objective_specs(objectives: Sequence[Any]) -> list[ObjectiveSpec]:
+    """From the space's objectives ({metric, direction}) to table columns."""
+    return [ObjectiveSpec(METRIC_COLUMNS[o.metric], o.direction == "maximize") for o in objectives]
+
+
+# ---- Optuna's private functions, wrapped once ----------------------------------------------
+def non_domination_rank(losses: np.ndarray) -> np.ndarray:
+    """Non-domination rank of each row of `losses` (all minimised); 0 is the Pareto front."""
+    from optuna.study._multi_objective import _fast_non_domination_rank
+
+    return np.asarray(_fast_non_domination_rank(np.asarray(losses, dtype=float)))
+
+
+def hypervolume_of_losses(losses: np.ndarray, reference: np.ndarray) -> float:
+    """Volume dominated by the rows of `losses` (all minimised) inside the box below
+    `reference`; rows not strictly better than the reference in every objective add nothing."""
+    from optuna._hypervolume import compute_hypervolume
+
+    losses = np.asarray(losses, dtype=float).reshape(-1, len(reference))
+    reference = np.asarray(reference, dtype=float)
+    inside = losses[np.all(losses < reference, axis=1)]
+    if not len(inside):
+        return 0.0
+    return float(compute_hypervolume(inside, reference))
+
+
+# ---- trials tables ------------------------------------------------------------------------
+def as_losses(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> np.ndarray:
+    """The objective columns as losses: maximised ones negated."""
+    values = frame[[s.column for s in specs]].to_numpy(dtype=float)
+    signs = np.array([-1.0 if s.maximize else 1.0 for s in specs])
+    return values * signs
+
+
+def reference_losses(reference: Mapping[str, float], specs: Sequence[ObjectiveSpec]) -> np.ndarray:
+    """A reference point ({column: value}) as losses, in the order of `specs`."""
+    return np.array([-reference[s.column] if s.maximize else reference[s.column] for s in specs],
+                    dtype=float)
+
+
+def full_budget(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> pd.DataFrame:
+    """Complete trials with every objective measured, one row per architecture (the first)."""
+    done = frame[frame["status"] == "complete"]
+    done = done.dropna(subset=[s.column for s in specs])
+    return done.drop_duplicates(subset="config_id", keep="first")
+
+
+def pareto_front(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> pd.DataFrame:
+    """The non-dominated full-budget trials (early-stopped ones never qualify), by first objective."""
+    candidates = full_budget(frame, specs)
+    if candidates.empty:
+        return candidates
+    front = candidates[non_domination_rank(as_losses(candidates, specs)) == 0]
+    first = specs[0]
+    return front.sort_values(first.column, ascending=not first.maximize)
+
+
+def hypervolume(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec],
+                reference: Mapping[str, float]) -> float:
+    """Hypervolume of the full-budget trials against `reference` (Optuna's WFG algorithm)."""
+    candidates = full_budget(frame, specs)
+    if candidates.empty:
+        return 0.0
+    return hypervolume_of_losses(as_losses(candidates, specs), reference_losses(reference, specs))
+
+
+def box_volume(specs: Sequence[ObjectiveSpec], reference: Mapping[str, float]) -> float:
+    """Volume of the box between `reference` and the ideal point (100% accuracy, zero cost):
+    hypervolume / box_volume is the normalised hypervolume, 1.0 for a perfect free model."""
+    volume = 1.0
+    for spec in specs:
+        ideal = 100.0 if spec.maximize else 0.0
+        volume *= abs(ideal - reference[spec.column]) or 1.0
+    return volume
+
+
+# ---- the reference point --------------------------------------------------------------------
+def chance_accuracy(num_classes: int) -> float:
+    """Accuracy (percent) of guessing one class: a model below it has learnt nothing."""
+    return 100.0 / max(int(num_classes), 1)
+
+
+def reference_costs(space: SearchSpace) -> list[str]:
+    """The cost columns a run's reference holds: MACs always (reports, group comparisons and
+    `compare` are drawn in the accuracy-MACs plane), and every cost objective."""
+    costs = ["macs"]
+    costs += [o.metric for o in space.objectives
+              if o.metric in COST_LIMITS and o.metric not in costs]
+    return costs
+
+
+def needs_pool(space: SearchSpace) -> bool:
+    """True when a cost of the reference has no constraint to stand at, so a pool is counted."""
+    return any(getattr(space.constraints, COST_LIMITS[c]) is None for c in reference_costs(space))
+
+
+def run_reference(space: SearchSpace, pool_costs: Sequence[Cost] = ()) -> dict[str, float]:
+    """A run's reference point: accuracy at chance level, each cost at its constraint or else
+    1.1 x its largest value over `pool_costs` (the first pool of feasible architectures).
+
+    Measured objectives other than accuracy (latency) are not known before training and are
+    left out; `with_measured` completes a reference for them.
+    """
+    reference = {"accuracy": chance_accuracy(space.base_config.num_classes)}
+    for cost in reference_costs(space):
+        limit = getattr(space.constraints, COST_LIMITS[cost])
+        if limit is not None:
+            reference[cost] = float(limit)
+        elif pool_costs:
+            reference[cost] = COST_MARGIN * float(max(getattr(c, cost) for c in pool_costs))
+        else:
+            raise ValueError(f"no {COST_LIMITS[cost]} and no pool costs to place the {cost} "
+                             f"reference")
+    return reference
+
+
+def reference_pool(space: SearchSpace, seed: int, cost_of: Callable[[ArchConfig], Cost],
+                   rejection: Callable[[ArchConfig, Cost], str | None]) -> list[Cost]:
+    """Costs of the first pool: the distinct feasible architectures among POOL_DRAWS seeded
+    random draws (more, up to MOST_POOL_DRAWS, while none is feasible). Infeasible and
+    over-limit draws are left out, so they never move the reference."""
+    from t2tsearch.space import random_draws
+
+    costs: dict[str, Cost] = {}
+    seen: set[str] = set()
+    drawn = 0
+    while drawn < MOST_POOL_DRAWS and (drawn == 0 or not costs):
+        for _, cfg in random_draws(space, POOL_DRAWS, seed + drawn):
+            if cfg.id in seen:
+                continue
+            seen.add(cfg.id)
+            if not cfg.feasible:
+                continue
+            cost = cost_of(cfg)
+            if rejection(cfg, cost) is None:
+                costs[cfg.id] = cost
+        drawn += POOL_DRAWS
+    return list(costs.values())
+
+
+def with_measured(reference: Mapping[str, float], specs: Sequence[ObjectiveSpec],
+                  table: pd.DataFrame) -> dict[str, float]:
+    """`reference` completed for objectives no run start can know (latency): 1.1 x the largest
+    value any trained trial measured. Rejected proposals measure nothing, so they cannot move it."""
+    out = dict(reference)
+    for spec in specs:
+        if spec.column in out:
+            continue
+        seen = table[spec.column].dropna() if spec.column in table else pd.Series(dtype=float)
+        if spec.maximize:
+            out[spec.column] = float(seen.min()) if len(seen) else 0.0
+        else:
+            out[spec.column] = COST_MARGIN * float(seen.max()) if len(seen) else 1.0
+    return out
+
+
+def table_reference(space: SearchSpace, table: pd.DataFrame) -> dict[str, float]:
+    """The reference of a run that stored none (started before references were stored): the
+    same rule with the run's trained trials standing in for the first pool."""
+    trained = table[~table["status"].isin(("infeasible", "duplicate"))]
+    pool = []
+    for _, row in trained.dropna(subset=reference_costs(space)).iterrows():
+        pool.append(_Costs(**{c: float(row[c]) for c in ("macs", "params") if c in row}))
+    try:
+        return run_reference(space, pool)
+    except ValueError:  # nothing trained yet: any box will do for an empty front
+        return {"accuracy": chance_accuracy(space.base_config.num_classes),
+                **{c: 1.0 for c in reference_costs(space)}}
+
+
+@dataclass(frozen=True)
+class _Costs:
+    macs: float = 0.0
+    params: float = 0.0
+
+
+def common_reference(references: Sequence[Mapping[str, float]],
+                     specs: Sequence[ObjectiveSpec]) -> dict[str, float]:
+    """One reference for several runs, from theirs: the worst of each objective (the lowest
+    accuracy reference, the largest of each cost), so every run's box fits inside."""
+    out = {}
+    for spec in specs:
+        values = [float(r[spec.column]) for r in references if spec.column in r]
+        if not values:
+            raise ValueError(f"no reference has {spec.column}")
+        out[spec.column] = min(values) if spec.maximize else max(values)
+    return out
