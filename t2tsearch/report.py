@@ -672,7 +672,7 @@ def _fidelity_html(data: RunData, fidelities: Sequence[BudgetFidelity],
         tau = "-" if f.tau is None else f"{f.tau:.2f} (p = {f.p_value:.2g})"
         verdicts = "; ".join(_short_difference(p.longer) for p in f.pairs) or "no groups"
         statuses = "; ".join(p.describe() for p in f.pairs) or "-"
-        rows.append([f"{_epochs(f.epochs)} ({f.epochs / proxy:g}x the proxy's {proxy})", who, tau,
+        rows.append([f"{_epochs(f.epochs)} ({f.epochs / proxy:g}x the proxy)", who, tau,
                      f"{f.front_kept} of {f.proxy_front}", verdicts, statuses])
     body = _table(head, rows, "fidelity-table") + explain
     for f in fidelities:
