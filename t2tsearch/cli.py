@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.errors import UserError
+
+if TYPE_CHECKING:
+    from t2tsearch.results import RunDir
 
 app = typer.Typer(
     name="t2tsearch",
@@ -385,7 +388,7 @@ def run(
         raise typer.Exit(64 + min(summary.failed, 63))
 
 
-def next_commands(run_path) -> list[str]:
+def next_commands(run_path: str | Path) -> list[str]:
     """What to run after a finished search: the report, and for a space with groups the
     confirmation that measures whether the verdict holds at a longer budget."""
     from t2tsearch.fidelity import confirm_command, suggested_epochs
@@ -492,7 +495,7 @@ def confirm(
                    f"{spread} | {row['macs'] / 1e6:.2f} MMACs")
 
 
-def _print_fidelity(run, epochs: int) -> None:
+def _print_fidelity(run: RunDir, epochs: int) -> None:
     """The proxy's fidelity at the budget just confirmed, in a few lines."""
     from t2tsearch.confirm import confirmed_table
     from t2tsearch.fidelity import run_fidelity
