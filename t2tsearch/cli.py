@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.errors import UserError
+
+if TYPE_CHECKING:
+    from t2tsearch.results import RunDir
 
 app = typer.Typer(
     name="t2tsearch",
@@ -376,11 +379,27 @@ def run(
                    f"{summary.unstarted} not started; go on with: "
                    f"t2tsearch run --resume {summary.run.path}", err=True)
         raise typer.Exit(130)
+    for line in next_commands(summary.run.path):
+        typer.echo(line)
     if summary.failed:
         # 64 + N: a script can tell "N trials failed" apart from a user error (2).
         typer.echo(f"{summary.failed} trial(s) failed (diverged, out of memory or raised); "
                    f"see the reason column of the trials table", err=True)
         raise typer.Exit(64 + min(summary.failed, 63))
+
+
+def next_commands(run_path: str | Path) -> list[str]:
+    """What to run after a finished search: the report, and for a space with groups the
+    confirmation that measures whether the verdict holds at a longer budget."""
+    from t2tsearch.fidelity import confirm_command, suggested_epochs
+    from t2tsearch.space import load_space
+
+    lines = [f"next: t2tsearch report {run_path}"]
+    space = load_space(Path(run_path) / "space.yaml")
+    if space.groups:
+        lines.append(f"      {confirm_command(run_path, space)}   (does the group verdict hold "
+                     f"at {suggested_epochs(space)} epochs?)")
+    return lines
 
 
 def format_front(front) -> str:
@@ -446,23 +465,55 @@ def export(
 @app.command()
 def confirm(
     run_dir: Annotated[str, typer.Argument(metavar="RUN", help="Run directory.")],
-    seeds: Annotated[int, typer.Option(min=2, help="Seeds per front architecture in all, the "
-                                       "search's own included.")] = 3,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per architecture in all: with --seeds "
+                                              "alone the search's own included (default 3); "
+                                              "with --epochs at that budget (default 1).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Train the front and a control sample for "
+                                               "this many epochs (more than the run's) to "
+                                               "measure the proxy's fidelity.")] = None,
+    controls: Annotated[int, typer.Option(help="Other architectures beside the front, drawn "
+                                          "from every group (with --epochs).")] = 6,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Trainings at once.")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster to attach to.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray Tune's output.")] = False,
 ) -> None:
-    """Re-train the front's architectures on more seeds; the report then shows mean ± spread."""
+    """Re-train the front on more seeds (the report shows mean ± spread), or with --epochs N,
+    with a control sample at a longer budget (the report measures the proxy's fidelity)."""
     from t2tsearch.confirm import run_confirm
 
-    summary = run_confirm(run_dir, seeds, concurrency=concurrency, address=address,
-                          echo=typer.echo, verbose=verbose)
+    summary = run_confirm(run_dir, seeds, epochs=epochs, controls=controls,
+                          concurrency=concurrency, address=address, echo=typer.echo,
+                          verbose=verbose)
+    if epochs is not None:
+        _print_fidelity(summary.run, epochs)
+        return
     typer.echo(f"{summary.trained} trained, {summary.skipped} already done, "
                f"{summary.failed} failed; front after confirmation:")
     for _, row in summary.front.iterrows():
         spread = f" ± {row['accuracy_std']:.2f} ({int(row['seeds'])} seeds)" if row["seeds"] > 1 else ""
         typer.echo(f"  trial {row['trial']:>4} {row['config_id']} acc {row['accuracy']:6.2f}%"
                    f"{spread} | {row['macs'] / 1e6:.2f} MMACs")
+
+
+def _print_fidelity(run: RunDir, epochs: int) -> None:
+    """The proxy's fidelity at the budget just confirmed, in a few lines."""
+    from t2tsearch.confirm import confirmed_table
+    from t2tsearch.fidelity import run_fidelity
+    from t2tsearch.space import load_space
+
+    space = load_space(run.space_file)
+    measured = [f for f in run_fidelity(run, space, confirmed_table(run, space))
+                if f.epochs == epochs]
+    if not measured:
+        typer.echo(f"no architecture completed at {epochs} epochs: fidelity not measured")
+        return
+    fidelity = measured[0]
+    typer.echo(fidelity.sentence())
+    typer.echo(f"  proxy front points still non-dominated at {epochs} epochs: "
+               f"{fidelity.front_kept} of {fidelity.proxy_front}")
+    for pair in fidelity.pairs:
+        typer.echo(f"  {pair.describe()}")
+    typer.echo(f"the report shows it: t2tsearch report {run.path}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,42 +1,62 @@
-"""Confirm the front: re-train its architectures on more seeds through the search's own trainable,
-recorded in a second Optuna study of the run, so that the search study stays as the sampler saw it."""
+"""Confirm the front: re-train its architectures on more seeds, or at a longer budget with a control
+sample, through the search's own trainable, recorded in a second Optuna study of the run (so that
+the search study stays as the sampler saw it)."""
 
 from __future__ import annotations
 
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 
 from t2tsearch.errors import UserError
-from t2tsearch.results import RunDir, now_iso, objective_specs, pareto_front, trials_table
+from t2tsearch.results import (
+    RunDir,
+    full_budget,
+    now_iso,
+    objective_specs,
+    pareto_front,
+    trials_table,
+)
 from t2tsearch.space import SearchSpace, load_space
 
 CONFIRM_STUDY = "t2tsearch-confirm"
-CONFIRM_COLUMNS = ["config_id", "seed", "status", "accuracy", "seconds", "reason"]
+CONFIRM_COLUMNS = ["config_id", "seed", "epochs", "role", "status", "accuracy", "seconds",
+                   "reason"]
+DEFAULT_CONTROLS = 6  # other architectures re-trained beside the front at a longer budget
 
 
 class ConfirmError(UserError):
-    """A confirmation that cannot start (no front yet, bad seed count)."""
+    """A confirmation that cannot start (no front yet, bad seed count, budget not longer)."""
 
 
 # ---- reading confirmations ---------------------------------------------------------------------
-def load_confirmations(run: RunDir) -> pd.DataFrame:
-    """One row per recorded (config_id, seed) training; empty when confirm never ran."""
+def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFrame:
+    """One row per recorded (config_id, seed, epochs) training; empty when confirm never ran.
+
+    `epochs` is the budget the training ran for; records written before budgets were recorded
+    ran at the run's own, `run_epochs` (read from the run's space when None).
+    """
     try:
         study = optuna.load_study(study_name=CONFIRM_STUDY, storage=run.storage_url)
     except KeyError:  # Optuna's answer for a study name the storage does not hold
         return pd.DataFrame(columns=CONFIRM_COLUMNS)
+    trials = study.get_trials(deepcopy=False)
+    if run_epochs is None and any("epochs_budget" not in t.user_attrs for t in trials):
+        run_epochs = load_space(run.space_file).train.epochs
     rows = [{"config_id": t.user_attrs.get("config_id"), "seed": t.user_attrs.get("seed"),
+             "epochs": int(t.user_attrs.get("epochs_budget", run_epochs)),
+             "role": t.user_attrs.get("role", "front"),
              "status": t.user_attrs.get("status", "failed"),
              "accuracy": t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
              "seconds": t.user_attrs.get("seconds"), "reason": t.user_attrs.get("reason", "")}
-            for t in study.get_trials(deepcopy=False)]
+            for t in trials]
     return pd.DataFrame(rows, columns=CONFIRM_COLUMNS)
 
 
@@ -86,9 +106,12 @@ def apply_confirmation(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFra
 
 def confirmed_table(run: RunDir, space: SearchSpace, table: pd.DataFrame | None = None
                     ) -> pd.DataFrame:
-    """The run's trials table with confirmations applied (the table the report draws)."""
+    """The run's trials table with the confirmations at its own budget applied (the table the
+    report draws); trainings at longer budgets are the fidelity's (t2tsearch.fidelity)."""
     table = trials_table(run.load_study()) if table is None else table
-    summary = seed_summary(table, load_confirmations(run), space.train.seed)
+    confirmations = load_confirmations(run, space.train.epochs)
+    same_budget = confirmations[confirmations["epochs"] == space.train.epochs]
+    summary = seed_summary(table, same_budget, space.train.seed)
     return apply_confirmation(table, summary)
 
 
@@ -98,8 +121,10 @@ class ConfirmSummary:
     run: RunDir
     front: pd.DataFrame  # the front after confirmation, accuracy = mean over seeds
     trained: int  # trainings run in this call
-    skipped: int  # (architecture, seed) pairs already recorded
+    skipped: int  # (architecture, seed, budget) jobs already recorded
     failed: int
+    epochs: int = 0  # the budget trained at (the run's own for --seeds alone)
+    controls: list[str] = field(default_factory=list)  # config ids of the control sample
 
 
 def confirm_trainable(config: dict[str, Any]) -> None:
@@ -114,57 +139,128 @@ def confirm_seeds(space: SearchSpace, seeds: int) -> list[int]:
     return [space.train.seed + offset for offset in range(1, seeds)]
 
 
-def run_confirm(run_path: str | os.PathLike[str], seeds: int, *, concurrency: int | None = None,
-                address: str | None = None, echo: Callable[[str], None] = print,
-                verbose: bool = False) -> ConfirmSummary:
-    """Train every front architecture on `seeds` seeds in all (the search's one included).
+def control_sample(table: pd.DataFrame, front_ids: Collection[str], group_names: Sequence[str],
+                   count: int, seed: int) -> pd.DataFrame:
+    """`count` full-budget architectures outside the front, drawn with `seed`, spread over groups.
 
-    Resumable: pairs already recorded as complete are skipped. The front is that of the table
-    with confirmations so far applied, so running it again after the front moved confirms the
-    newcomers.
+    All full-budget architectures (front included, sorted by config id so that only the table's
+    content matters) are put in one seeded random order; the groups then take turns giving
+    their next architecture not yet taken and not on the front, and when every group is spent
+    the rest follow in that order. The same table and seed give the same sample, and a front
+    that changes by one architecture changes the sample by at most one.
     """
-    if seeds < 2:
+    from t2tsearch.groups import PLANE, group_members
+
+    done = full_budget(table, PLANE).sort_values("config_id")
+    shuffled = done.iloc[np.random.default_rng(seed).permutation(len(done))]
+    candidates = shuffled[~shuffled["config_id"].isin(set(front_ids))]
+    queues = [list(group_members(candidates, name)["config_id"]) for name in group_names]
+    picked: list[str] = []
+    while len(picked) < count and any(queues):
+        for queue in queues:
+            while queue and queue[0] in picked:
+                queue.pop(0)
+            if queue and len(picked) < count:
+                picked.append(queue.pop(0))
+    for config_id in candidates["config_id"]:
+        if len(picked) >= count:
+            break
+        if config_id not in picked:
+            picked.append(config_id)
+    return candidates.set_index("config_id", drop=False).loc[picked].reset_index(drop=True)
+
+
+def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
+                epochs: int | None = None, controls: int = DEFAULT_CONTROLS,
+                concurrency: int | None = None, address: str | None = None,
+                echo: Callable[[str], None] = print, verbose: bool = False) -> ConfirmSummary:
+    """Re-train the front: on more seeds at the run's budget, or at a longer one.
+
+    Without `epochs`: every front architecture on `seeds` seeds in all (default 3, the search's
+    own included); the report then uses the means. With `epochs` (above the run's
+    train.epochs): every front architecture and a control sample of `controls` other
+    full-budget architectures (`control_sample`, seeded by the search seed) at that budget, on
+    train.seed and, with `seeds`, the next seeds too; the report then measures the proxy's
+    fidelity (t2tsearch.fidelity).
+
+    Resumable: jobs (architecture, seed, budget) already recorded as complete are skipped. The
+    front is that of the table with same-budget confirmations applied, so running it again
+    after the front moved confirms the newcomers.
+    """
+    if epochs is None and seeds is not None and seeds < 2:
         raise ConfirmError("confirm: --seeds counts the search's own seed too; give 2 or more")
+    if epochs is not None and seeds is not None and seeds < 1:
+        raise ConfirmError(f"confirm: --seeds {seeds} with --epochs: give 1 or more seeds")
+    if controls < 0:
+        raise ConfirmError(f"confirm: --controls {controls}: give 0 or more")
     run = RunDir.open(run_path)
     space = load_space(run.space_file)
+    run_epochs = space.train.epochs
+    if epochs is not None and epochs <= run_epochs:
+        raise ConfirmError(f"confirm: --epochs {epochs} is not above the run's budget (train.epochs "
+                           f"{run_epochs} in {run.space_file}); give more epochs, or --seeds "
+                           f"alone for more seeds at the run's budget")
     specs = objective_specs(space.objectives)
     table = confirmed_table(run, space)
     front = pareto_front(table, specs)
     if front.empty:
         raise ConfirmError(f"{run.path}: no full-budget trial yet, so no front to confirm")
+    if epochs is None:
+        budget_epochs, seed_list = run_epochs, confirm_seeds(space, 3 if seeds is None else seeds)
+        sample = front.iloc[:0]
+    else:
+        budget_epochs = epochs
+        seed_list = [space.train.seed + offset for offset in range(seeds or 1)]
+        sample = control_sample(table, front["config_id"], list(space.groups), controls,
+                                space.search.seed)
     storage = run.storage_url
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=CONFIRM_STUDY, storage=storage, direction="maximize",
                                 load_if_exists=True)
-    done = load_confirmations(run)
-    done_pairs = set(zip(done.loc[done["status"] == "complete", "config_id"],
-                         done.loc[done["status"] == "complete", "seed"], strict=True))
+    done = load_confirmations(run, run_epochs)
+    complete = done[done["status"] == "complete"]
+    done_jobs = set(zip(complete["config_id"], complete["seed"], complete["epochs"], strict=True))
     jobs = []
     skipped = 0
-    for _, row in front.iterrows():
-        for seed in confirm_seeds(space, seeds):
-            if (row["config_id"], seed) in done_pairs:
-                skipped += 1
-                continue
-            budget = space.train.model_copy(update={"seed": seed, "measure_latency": False})
-            jobs.append({"arch": row["arch"], "budget": budget.model_dump(mode="json"),
-                         "macs": int(row["macs"]), "params": int(row["params"]),
-                         "trial_number": int(row["trial"]), "cpus": space.search.cpus_per_trial,
-                         "config_id": row["config_id"], "seed": seed})
-    echo(f"confirm {run.path}: {len(front)} front architectures x {seeds} seeds "
-         f"({len(jobs)} trainings to run, {skipped} already done)")
+    for role, rows in (("front", front), ("control", sample)):
+        for _, row in rows.iterrows():
+            for seed in seed_list:
+                if (row["config_id"], seed, budget_epochs) in done_jobs:
+                    skipped += 1
+                    continue
+                budget = space.train.model_copy(update={"seed": seed, "epochs": budget_epochs,
+                                                        "measure_latency": False})
+                jobs.append({"arch": row["arch"], "budget": budget.model_dump(mode="json"),
+                             "macs": int(row["macs"]), "params": int(row["params"]),
+                             "trial_number": int(row["trial"]),
+                             "cpus": space.search.cpus_per_trial,
+                             "config_id": row["config_id"], "seed": seed,
+                             "epochs": budget_epochs, "role": role})
+    to_do = f"({len(jobs)} trainings to run, {skipped} already done)"
+    if epochs is None:
+        echo(f"confirm {run.path}: {len(front)} front architectures x {len(seed_list) + 1} seeds "
+             f"{to_do}")
+    else:
+        echo(f"confirm {run.path}: {len(front)} front architectures + {len(sample)} controls at "
+             f"{epochs} epochs (the search trained {run_epochs}) x {len(seed_list)} "
+             f"seed{'s' if len(seed_list) != 1 else ''} {to_do}")
+        if len(sample) < controls:
+            echo(f"  only {len(sample)} full-budget architectures outside the front to draw "
+                 f"controls from ({controls} asked)")
     failed = 0
     if jobs:
         meta = run.read_meta()
         meta.setdefault("confirm_sessions", []).append(
-            {"start": now_iso(), "seeds": seeds, "jobs": len(jobs)})
+            {"start": now_iso(), "seeds": len(seed_list) + (epochs is None),
+             "epochs": budget_epochs, "controls": len(sample), "jobs": len(jobs)})
         run.write_meta(meta)
         failed = _train(run, space, study, jobs, concurrency, address, echo, verbose)
         meta = run.read_meta()
         meta["confirm_sessions"][-1]["end"] = now_iso()
         run.write_meta(meta)
     front = pareto_front(confirmed_table(run, space), specs)
-    return ConfirmSummary(run, front, len(jobs), skipped, failed)
+    return ConfirmSummary(run, front, len(jobs), skipped, failed, budget_epochs,
+                          list(sample["config_id"]))
 
 
 def _train(run: RunDir, space: SearchSpace, study: optuna.Study, jobs: Sequence[dict[str, Any]],
@@ -225,6 +321,7 @@ class _Recorder:
         status = "complete" if result.get("status") == "complete" else result.get("status", "failed")
         accuracy = result.get("accuracy")
         attrs = {"config_id": job["config_id"], "seed": job["seed"], "arch": job["arch"],
+                 "epochs_budget": job["epochs"], "role": job["role"],
                  "status": status, "reason": result.get("reason", ""),
                  "seconds": result.get("seconds"), "source_trial": job["trial_number"],
                  "accuracy_curve": list(result.get("accuracy_curve") or [])}
@@ -240,4 +337,5 @@ class _Recorder:
         self.count += 1
         shown = f"acc {float(accuracy):5.1f}%" if usable else attrs["status"]
         self.echo(f"[{self.count:>3}/{self.total}] {job['config_id']} (trial "
-                  f"{job['trial_number']}) seed {job['seed']}: {shown}")
+                  f"{job['trial_number']}, {job['role']}) seed {job['seed']}, "
+                  f"{job['epochs']} epochs: {shown}")

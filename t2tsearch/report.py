@@ -21,7 +21,15 @@ from t2tsearch.arch import ArchConfig
 from t2tsearch.atomic import atomic_write
 from t2tsearch.confirm import confirmed_table
 from t2tsearch.errors import UserError
-from t2tsearch.groups import PLANE, GroupComparison, Scale, compare_groups, group_members
+from t2tsearch.fidelity import BudgetFidelity, not_measured_sentence, run_fidelity
+from t2tsearch.groups import (
+    PLANE,
+    GroupComparison,
+    MatchedDifference,
+    Scale,
+    compare_groups,
+    group_members,
+)
 from t2tsearch.pareto import box_volume, common_reference, table_reference, with_measured
 from t2tsearch.results import (
     ObjectiveSpec,
@@ -278,6 +286,35 @@ def plot_compare_fronts(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
     return _fronts_layout(fig, "Fronts: accuracy against MACs")
 
 
+def plot_fidelity(fidelities: Sequence[BudgetFidelity]) -> go.Figure:
+    """Each architecture's accuracy at a longer budget against its proxy accuracy, one colour
+    per longer budget, front architectures as diamonds (hover gives the seeds behind a point)."""
+    fig = go.Figure()
+    for index, f in enumerate(fidelities):
+        color = RUN_COLORS[index % len(RUN_COLORS)]
+        rows = f.accuracies
+        tau = "undefined" if f.tau is None else f"{f.tau:.2f}"
+        for role, symbol in (("front", "diamond"), ("control", "circle")):
+            picked = rows[rows["role"] == role]
+            fig.add_trace(go.Scatter(
+                x=picked["proxy_accuracy"], y=picked["accuracy"], mode="markers",
+                name=f"{_epochs(f.epochs)} (tau {tau}, {f.architectures} archs): {role}",
+                marker={"color": color, "symbol": symbol, "size": 10,
+                        "line": {"color": "#111111", "width": 1}},
+                text=[f"{cid} ({role}), {_count(m)} MACs, {int(s)} seed(s)" for cid, m, s in
+                      zip(picked["config_id"], picked["macs"], picked["seeds"], strict=True)],
+                hovertemplate="%{text}<br>proxy %{x:.2f}%, longer %{y:.2f}%<extra></extra>"))
+    proxy = fidelities[0].proxy_epochs if fidelities else 0
+    fig.update_layout(
+        title=f"Accuracy at the longer budget against the proxy ({_epochs(proxy)})"
+              f"<br><sup>a point is the mean over its seeds where it has several (hover); "
+              f"Kendall's tau over the architectures trained at both budgets in the "
+              f"legend</sup>",
+        xaxis_title=f"accuracy at the proxy, {_epochs(proxy)} (%)",
+        yaxis_title="accuracy at the longer budget (%)", legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
 def _front_line(front: pd.DataFrame, name: str, color: str, marker: dict) -> go.Scatter:
     """One group's or run's front as a staircase over MACs, with seed error bars."""
     return go.Scatter(x=front["macs"], y=front["accuracy"], mode="lines+markers",
@@ -498,10 +535,11 @@ def build_report(run_path: str | os.PathLike[str], out: str | os.PathLike[str] |
     """
     data = load_run(run_path)
     comparison = group_comparison(data)
+    fidelities = run_fidelity(data.run, data.space, data.table, run_scale(data))
     target = Path(out) if out is not None else data.run.path / "report.html"
     importances = param_importances(data.study, data.specs)
-    figures = run_figures(data, comparison, importances)
-    page = render_run_page(data, comparison, figures, importances.notes)
+    figures = run_figures(data, comparison, importances, fidelities)
+    page = render_run_page(data, comparison, figures, importances.notes, fidelities)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_plotly_js(target.parent)
     atomic_write(target, page, prefix=".report-")
@@ -516,8 +554,8 @@ def build_report(run_path: str | os.PathLike[str], out: str | os.PathLike[str] |
 PNG_FIGURES = ("front_macs", "front_params", "hypervolume_trials", "groups")
 
 
-def run_figures(data: RunData, comparison: GroupComparison | None,
-                importances: Importances) -> dict[str, go.Figure]:
+def run_figures(data: RunData, comparison: GroupComparison | None, importances: Importances,
+                fidelities: Sequence[BudgetFidelity] = ()) -> dict[str, go.Figure]:
     table = data.table
     figures: dict[str, go.Figure] = {}
     run_plane = [s.column for s in data.specs]
@@ -534,11 +572,14 @@ def run_figures(data: RunData, comparison: GroupComparison | None,
         figures["importance"] = plot_importance(importances.values, importances.evaluator)
     if data.params:
         figures["by_parameter"] = plot_accuracy_by_parameter(table, data.params)
+    if fidelities:
+        figures["fidelity"] = plot_fidelity(fidelities)
     return figures
 
 
 def render_run_page(data: RunData, comparison: GroupComparison | None,
-                    figures: Mapping[str, go.Figure], notes: Sequence[str] = ()) -> str:
+                    figures: Mapping[str, go.Figure], notes: Sequence[str] = (),
+                    fidelities: Sequence[BudgetFidelity] = ()) -> str:
     space, table = data.space, data.table
     sections: list[Section] = []
     counts = table["status"].value_counts()
@@ -557,11 +598,15 @@ def render_run_page(data: RunData, comparison: GroupComparison | None,
             intro += (f" {data.unconfirmed} front architecture(s) have one seed only (the front "
                       f"moved): run <code>t2tsearch confirm</code> again to confirm them.")
         intro += "</p>"
+    fidelity_line = _fidelity_line(data, fidelities)
+    if comparison is None:
+        intro += fidelity_line
     sections.append(Section("Summary", intro))
     if comparison is not None:
-        sections.append(Section("Verdict", _verdict_html(comparison)
+        sections.append(Section("Verdict", _verdict_html(comparison) + fidelity_line
                                 + _figure(figures["groups"], "groups")
                                 + _group_table(comparison)))
+    sections.append(Section("Proxy fidelity", _fidelity_html(data, fidelities, figures)))
     sections.append(Section("Pareto front", _figure(figures["front_macs"], "front_macs")
                             + _front_table(data) + _figure(figures["front_params"],
                                                            "front_params")))
@@ -600,6 +645,64 @@ def _verdict_html(comparison: GroupComparison) -> str:
     if comparison.caution:
         text += f"<p class='caution'>{html.escape(comparison.caution)}</p>"
     return text
+
+
+def _fidelity_line(data: RunData, fidelities: Sequence[BudgetFidelity]) -> str:
+    """The sentence beside the verdict: the measured fidelity, or the command that measures it."""
+    if fidelities:
+        text = "; ".join(f.sentence() for f in fidelities)
+        return f"<p class='fidelity' id='fidelity'>{html.escape(text)}.</p>"
+    sentence = html.escape(not_measured_sentence(data.run.path, data.space))
+    # The command in backticks becomes code on the page.
+    head, command, _ = sentence.split("`")
+    return f"<p class='fidelity' id='fidelity'>{head}<code>{command}</code>.</p>"
+
+
+def _fidelity_html(data: RunData, fidelities: Sequence[BudgetFidelity],
+                   figures: Mapping[str, go.Figure]) -> str:
+    proxy = data.space.train.epochs
+    explain = (f"<p class='note'>The search ranks architectures after {_epochs(proxy)}. "
+               f"<code>t2tsearch confirm RUN --epochs N</code> trains the front and a seeded "
+               f"control sample of other architectures (drawn from every group) for N epochs; "
+               f"each row below compares the same architectures at both budgets: Kendall's tau "
+               f"of their accuracies (1: same order, 0: unrelated), how many of those "
+               f"non-dominated at the proxy (accuracy against MACs) stay so, and each pair of "
+               f"groups compared on these architectures at both budgets (holds: same winner; "
+               f"flips: opposite winners; undecided: either budget cannot tell). The verdict "
+               f"above stays on the search's own budget.</p>")
+    if not fidelities:
+        return _fidelity_line(data, fidelities) + explain
+    head = ["budget", "architectures", "Kendall tau (p)", "proxy front still non-dominated",
+            "group verdict at this budget", "proxy → longer"]
+    rows = []
+    for f in fidelities:
+        roles = f.accuracies["role"].value_counts()
+        who = f"{f.architectures} ({roles.get('front', 0)} front, {roles.get('control', 0)} controls)"
+        if f.failed:
+            who += f"; {f.failed} training(s) failed"
+        tau = "-" if f.tau is None else f"{f.tau:.2f} (p = {f.p_value:.2g})"
+        verdicts = "; ".join(_short_difference(p.longer) for p in f.pairs) or "no groups"
+        statuses = "; ".join(p.describe() for p in f.pairs) or "-"
+        rows.append([f"{_epochs(f.epochs)} ({f.epochs / proxy:g}x the proxy)", who, tau,
+                     f"{f.front_kept} of {f.proxy_front}", verdicts, statuses])
+    body = _table(head, rows, "fidelity-table") + explain
+    for f in fidelities:
+        if f.comparison is not None:
+            body += (f"<p class='note'>At {_epochs(f.epochs)}, on these {f.architectures} "
+                     f"architectures: {html.escape(f.comparison.verdict)}</p>")
+    return body + _figure(figures.get("fidelity"), "fidelity")
+
+
+def _short_difference(diff: MatchedDifference) -> str:
+    if diff.difference is None:
+        return f"{diff.first} vs {diff.second}: undecided"
+    shown = (f"{diff.first} minus {diff.second} {diff.difference:+.1f} points "
+             f"(95% CI {diff.ci_low:+.1f} to {diff.ci_high:+.1f})")
+    return shown + (f", {diff.winner} ahead" if diff.decided else ", undecided")
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
 
 
 def _group_table(comparison: GroupComparison) -> str:
@@ -693,6 +796,8 @@ def _settings_html(data: RunData) -> str:
         settings.append((f"confirm {index}", f"{session.get('start', '?')} to "
                                              f"{session.get('end', '(not ended)')}: "
                                              f"{session.get('seeds')} seeds, "
+                                             f"{session.get('epochs', data.space.train.epochs)}"
+                                             f" epochs, {session.get('controls', 0)} controls, "
                                              f"{session.get('jobs')} trainings"))
     versions = [(k, meta[k]) for k in ("t2tsearch", "python", "torch", "timm", "optuna", "ray",
                                        "cuda", "host", "platform", "seed") if k in meta]

@@ -1,6 +1,9 @@
-"""Confirmation runs: more seeds for the front through the same engine, resumable, in the run."""
+"""Confirmation runs: more seeds for the front, or a longer budget for the front and a control
+sample, through the same engine, resumable, in the run."""
 
 from __future__ import annotations
+
+import shutil
 
 import optuna
 import pandas as pd
@@ -11,12 +14,16 @@ from t2tsearch.confirm import (
     CONFIRM_STUDY,
     ConfirmError,
     apply_confirmation,
+    confirmed_table,
+    control_sample,
     load_confirmations,
     run_confirm,
     seed_summary,
 )
+from t2tsearch.groups import PLANE
 from t2tsearch.report import build_report, load_run
-from t2tsearch.results import RunDir, pareto_front
+from t2tsearch.results import RunDir, full_budget, objective_specs, pareto_front
+from t2tsearch.space import load_space
 from tests.report_data import make_tiny_run, synthetic_table
 
 
@@ -98,3 +105,95 @@ def test_confirm_needs_two_seeds_or_more(confirmed_run, capsys):
     assert "--seeds" in capsys.readouterr().err
     with pytest.raises(ConfirmError, match="give 2 or more"):
         run_confirm(run, seeds=1)
+
+
+# ---- a longer budget: the front and a control sample ---------------------------------------------
+@pytest.fixture(scope="module")
+def longer_run(confirmed_run, tmp_path_factory):
+    """A copy of the confirmed tiny run (1 epoch), then confirmed at 2 epochs."""
+    source = confirmed_run[0]
+    run = tmp_path_factory.mktemp("longer") / "run"
+    shutil.copytree(source, run, ignore=shutil.ignore_patterns("ray", "report.html", "*.png"))
+    lines: list[str] = []
+    summary = run_confirm(run, epochs=2, echo=lines.append)
+    return run, summary, lines
+
+
+def test_confirm_epochs_trains_the_front_and_controls_at_the_longer_budget(longer_run):
+    run, summary, lines = longer_run
+    space = load_space(RunDir(run).space_file)
+    table = confirmed_table(RunDir(run), space)
+    front = pareto_front(table, objective_specs(space.objectives))
+    others = set(full_budget(table, PLANE)["config_id"]) - set(front["config_id"])
+    # 6 controls asked, fewer architectures off the front: all of them, and it says so.
+    assert sorted(summary.controls) == sorted(others)
+    assert any(f"only {len(others)} full-budget architectures outside the front" in line
+               for line in lines)
+    records = load_confirmations(RunDir(run))
+    longer = records[records["epochs"] == 2]
+    assert summary.trained == len(front) + len(others) == len(longer)
+    assert set(longer["seed"]) == {space.train.seed}
+    assert sorted(longer.loc[longer["role"] == "front", "config_id"]) == sorted(front["config_id"])
+    assert sorted(longer.loc[longer["role"] == "control", "config_id"]) == sorted(others)
+    assert (longer["status"] == "complete").all() and (longer["accuracy"] > 0).all()
+    # The earlier seed confirmations stay at the run's budget and still make the means.
+    assert set(records.loc[records["seed"] == 1, "epochs"]) == {1}
+    assert (confirmed_table(RunDir(run), space).set_index("config_id").loc[
+        list(front["config_id"]), "seeds"] == 2).all()
+    session = RunDir(run).read_meta()["confirm_sessions"][-1]
+    assert session["epochs"] == 2 and session["controls"] == len(others) and session["end"]
+
+
+def test_confirm_epochs_resumes_with_the_same_controls(longer_run, capsys):
+    run, summary, _ = longer_run
+    again = run_confirm(run, epochs=2, echo=lambda line: None)
+    assert again.trained == 0 and again.skipped == summary.trained
+    assert again.controls == summary.controls
+    assert main(["confirm", str(run), "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"0 trainings to run, {summary.trained} already done" in out
+    assert "proxy fidelity: tau = " in out and "(1 vs 2 epochs)" in out
+
+
+def test_confirm_epochs_must_exceed_the_run_budget(confirmed_run, capsys):
+    run = confirmed_run[0]
+    assert main(["confirm", str(run), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--epochs 1 is not above the run's budget" in err
+    assert "train.epochs 1" in err and "space.yaml" in err
+    assert main(["confirm", str(run), "--epochs", "3", "--controls", "-1"]) == 2
+    assert "--controls -1" in capsys.readouterr().err
+
+
+def groups_table() -> pd.DataFrame:
+    """Ten architectures: five in group a, three in b, two in none; accuracy grows with MACs."""
+    groups = ["a"] * 5 + ["b"] * 3 + [""] * 2
+    return synthetic_table([1e6 * (i + 1) for i in range(10)], [50 + i for i in range(10)],
+                           groups=groups)
+
+
+def test_the_control_sample_takes_turns_over_groups_and_avoids_the_front():
+    table = groups_table()
+    group_of = dict(zip(table["config_id"], table["groups"], strict=True))
+    front = ["id0009", "id0004"]
+    for seed in range(5):
+        sample = control_sample(table, front, ["a", "b"], 4, seed)
+        ids = list(sample["config_id"])
+        assert len(set(ids)) == 4 and not set(ids) & set(front)
+        # Four picks from two groups that each hold enough: two each, never the ungrouped.
+        assert sorted(group_of[i] for i in ids) == ["a", "a", "b", "b"]
+        # b has 3 members, a 4 off the front: 7 picks spend both groups before the rest.
+        seven = [group_of[i] for i in control_sample(table, front, ["a", "b"], 7, seed)["config_id"]]
+        assert sorted(seven) == ["a"] * 4 + ["b"] * 3
+        everything = control_sample(table, front, ["a", "b"], 20, seed)
+        assert sorted(everything["config_id"]) == sorted(set(table["config_id"]) - set(front))
+
+
+def test_the_control_sample_is_fixed_by_seed_and_table_content():
+    table = groups_table()
+    first = list(control_sample(table, [], ["a", "b"], 4, seed=3)["config_id"])
+    shuffled = table.sample(frac=1.0, random_state=7)
+    assert list(control_sample(shuffled, [], ["a", "b"], 4, seed=3)["config_id"]) == first
+    others = {tuple(control_sample(table, [], ["a", "b"], 4, seed=s)["config_id"])
+              for s in range(10)}
+    assert len(others) > 1  # the seed draws; it is not a fixed order

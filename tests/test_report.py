@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from t2tsearch.cli import main
+from t2tsearch.confirm import CONFIRM_STUDY
 from t2tsearch.report import (
     FRONT_TRACE,
     PARAM_PREFIX,
@@ -29,7 +31,9 @@ from t2tsearch.results import (
     STUDY_NAME,
     ObjectiveSpec,
     RunDir,
+    full_budget,
     hypervolume,
+    load_trials,
     pareto_front,
 )
 from tests.report_data import make_tiny_run, synthetic_table, two_groups
@@ -176,6 +180,11 @@ def test_report_page_of_a_real_run(tiny_run, capsys):
     # The run's reference is the one run.json stored when it started.
     assert {k: data.reference[k] for k in ("accuracy", "macs")} == data.meta["reference"]
     assert "Partial run" not in page
+    # No longer budget confirmed: the page says so beside the verdict, with the command.
+    verdict = page.split("id='verdict'")[1].split("</section>")[0]
+    assert (f"proxy fidelity: not measured yet; run <code>t2tsearch confirm {tiny_run} "
+            f"--epochs 5</code>") in verdict
+    assert "Proxy fidelity</h2>" in page and "id='fidelity-table'" not in page
     # PNGs where a Chrome exists, otherwise a one-line notice.
     if (tiny_run / "front_macs.png").exists():
         assert (tiny_run / "front_macs.png").read_bytes()[:4] == b"\x89PNG"
@@ -195,6 +204,44 @@ def test_report_of_a_run_in_progress_says_it_is_partial(tiny_run, tmp_path):
     (run / "run.json").write_text(json.dumps(meta))
     page = build_report(run, images=False).read_text()
     assert "Partial run: 1 trial still running" in page
+
+
+def add_confirmation(run, config_id, accuracy, seed, epochs=None):
+    """One confirmation record as `t2tsearch confirm` writes it; without `epochs`, in the format
+    written before budgets were recorded (the run's own budget)."""
+    attrs = {"config_id": config_id, "seed": seed, "status": "complete", "role": "front"}
+    if epochs is not None:
+        attrs["epochs_budget"] = epochs
+    study = optuna.create_study(study_name=CONFIRM_STUDY, storage=RunDir(run).storage_url,
+                                direction="maximize", load_if_exists=True)
+    study.add_trial(optuna.trial.create_trial(value=accuracy, user_attrs=attrs))
+
+
+def test_the_page_measures_fidelity_at_each_longer_budget(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    done = full_budget(load_trials(run), SPECS)
+    ids = list(done["config_id"])
+    search = dict(zip(ids, done["accuracy"], strict=True))
+    # Old-format records at the run's budget move the proxy means apart: id k gets 10 k points.
+    for index, config_id in enumerate(ids):
+        add_confirmation(run, config_id, search[config_id] + 10.0 * index, seed=1)
+    proxy = [search[c] + 5.0 * index for index, c in enumerate(ids)]
+    longer = [90.0 - 3.0 * index for index in range(len(ids))]  # the reverse order at 4 epochs
+    for config_id, accuracy in zip(ids, longer, strict=True):
+        add_confirmation(run, config_id, accuracy, seed=0, epochs=4)
+    pairs = list(itertools.combinations(range(len(ids)), 2))
+    concordant = sum((proxy[i] - proxy[j]) * (longer[i] - longer[j]) > 0 for i, j in pairs)
+    tau = (2 * concordant - len(pairs)) / len(pairs)
+    page = build_report(run, images=False).read_text()
+    sentence = f"proxy fidelity: tau = {tau:.2f} over {len(ids)} architectures (1 vs 4 epochs)"
+    assert sentence in page.split("id='verdict'")[1].split("</section>")[0]
+    row = page.split("id='fidelity-table'")[1].split("</table>")[0].split("<tr>")[2]
+    assert f"<td>4 epochs (4x the proxy)</td><td>{len(ids)} ({len(ids)} front" in row
+    assert f"<td>{tau:.2f} (p = " in row
+    assert "shallow vs deep" in row or "deep vs shallow" in row
+    assert "not measured yet" not in page and "fig-fidelity" in page
+    # The main verdict stays on the search's budget, with the seed means.
+    assert "1 epoch, 2 seeds per front architecture, mean" in page
 
 
 def test_compare_overlays_runs_on_a_common_reference(tiny_run, tmp_path, capsys):
