@@ -350,3 +350,43 @@ def test_tabular_benchmark_every_group_gets_its_quota(tmp_path, sampler):
     assert summary.group_counts == counts
     consumed = summary.table["status"].isin(["complete", "stopped_early", "diverged", "failed"])
     assert consumed.sum() == 30
+
+
+def test_a_group_that_learns_slower_gets_its_quota_under_early_stopping(tmp_path):
+    # A synthetic table: 'slow' architectures trail 'fast' ones by 40 points after one epoch
+    # and end 1 point behind; random proposals, pareto_asha stopping after epoch 1.
+    import gzip
+    import json
+
+    from t2tsearch.space import build_config
+
+    space_data = {**TINY_SPACE, "name": "slow_group",
+                  "parameters": {"backbone.depth": {"choice": [1, 2, 3, 4, 5, 6]},
+                                 "backbone.head_dim": {"choice": [8, 16, 24]}},
+                  "groups": {"fast": "backbone.depth <= 2", "slow": "backbone.depth >= 3"},
+                  "train": {**TINY_SPACE["train"], "epochs": 3},
+                  "search": {"trials": 16, "concurrency": 2, "sampler": "random",
+                             "scheduler": "pareto_asha", "seed": 2}}
+    space_path = write_space(tmp_path, **space_data)
+    space = load_space(space_path)
+    rows = []
+    for depth in range(1, 7):
+        for head_dim in (8, 16, 24):
+            cfg = build_config(space, {"backbone.depth": depth, "backbone.head_dim": head_dim})
+            final = 60.0 + depth * head_dim / 5
+            curve = [final - 5, final - 2, final] if depth <= 2 else [final - 40, final - 20,
+                                                                      final - 1]
+            rows.append({"id": cfg.id, "seed": 0, "status": "complete", "reason": "",
+                         "seconds": 0.3, "accuracy": curve, "arch": json.loads(cfg.to_json())})
+    table_path = tmp_path / "slow.json.gz"
+    with gzip.open(table_path, "wt") as out:
+        json.dump({"header": {"name": "slow"}, "rows": rows}, out)
+    options = SearchOptions(echo=lambda line: None, command=["test"],
+                            evaluator=f"table:{table_path}")
+    summary = run_search(space_path, out=str(tmp_path / "runs"), name="slow", options=options)
+    done = summary.table[summary.table["status"] == "complete"].drop_duplicates("config_id")
+    depths = [ArchConfig.from_json(text).backbone.depth for text in done["arch"]]
+    quota = 4  # ceil(16 / (2 x 2))
+    assert sum(d <= 2 for d in depths) >= quota and sum(d >= 3 for d in depths) >= quota
+    # Early stopping still ran, within each group.
+    assert (summary.table["status"] == "stopped_early").any()
