@@ -113,8 +113,10 @@ def search_once(space: Path, table: Path, sampler: str, scheduler: str, seed: in
                 out: Path, specs: Sequence[Any], front: TrueFront) -> RunCurve:
     from t2tsearch.search import SearchOptions, run_search
 
+    # The score is the overall front's hypervolume: the space's groups must not claim trials.
     options = SearchOptions(trials=trials, concurrency=1, sampler=sampler, scheduler=scheduler,
-                            seed=seed, evaluator=f"table:{table}", echo=lambda line: None,
+                            seed=seed, goal="front", evaluator=f"table:{table}",
+                            echo=lambda line: None,
                             command=["bench_search", sampler, scheduler, str(seed)])
     name = f"{sampler}-{scheduler}-s{seed}-t{trials}"
     started = time.time()

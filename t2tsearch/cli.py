@@ -179,7 +179,8 @@ def validate(
     s = space.search
     typer.echo(f"  search       {s.sampler}, {s.trials} trials, seed {s.seed}, concurrency "
                f"{s.concurrency}, {s.cpus_per_trial:g} cpu + {s.gpus_per_trial:g} gpu per trial, "
-               f"scheduler {s.effective_scheduler} (grace {s.grace_period}, factor {s.reduction_factor:g})")
+               f"scheduler {s.effective_scheduler} (grace {s.grace_period}, factor {s.reduction_factor:g}), "
+               f"goal {space.effective_goal}")
     t = space.train
     typer.echo(f"  train        {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, "
                f"warmup {t.warmup_epochs:g}, weight decay {t.weight_decay:g}, seed {t.seed}")
@@ -348,6 +349,7 @@ def run(
     sampler: Annotated[str | None, typer.Option(help="ehvi, nsga2, tpe, gp, random or grid.")] = None,
     scheduler: Annotated[str | None, typer.Option(help="pareto_asha, asha or none (default auto: none under ehvi, else pareto_asha).")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
+    goal: Annotated[str | None, typer.Option(help="compare_groups or front (default auto: compare_groups when the space has groups).")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster to attach to (ray://... or host:port).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray Tune's own tables and logs.")] = False,
     evaluator: Annotated[str, typer.Option(help="What answers a trial: 'train' (proxy training) or "
@@ -360,7 +362,7 @@ def run(
         raise UserError("run: give either a space file or --resume RUN_DIR, not both")
     options = SearchOptions(trials=trials, concurrency=concurrency, cpus_per_trial=cpus_per_trial,
                             gpus_per_trial=gpus_per_trial, sampler=sampler, scheduler=scheduler,
-                            seed=seed, address=address, verbose=verbose, evaluator=evaluator,
+                            seed=seed, goal=goal, address=address, verbose=verbose, evaluator=evaluator,
                             command=["t2tsearch", *sys.argv[1:]], echo=typer.echo)
     summary = run_search(space, out=out, name=name, resume=resume, options=options)
     if summary.note:
@@ -368,6 +370,9 @@ def run(
     table = summary.table
     counts = table["status"].value_counts().to_dict() if not table.empty else {}
     typer.echo(f"\n{len(table)} proposals: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if summary.group_counts:
+        typer.echo(f"full-budget architectures per group (quota {summary.quota} each): "
+                   + ", ".join(f"{g} {n}" for g, n in summary.group_counts.items()))
     if summary.front.empty:
         typer.echo("no full-budget trial yet: no Pareto front")
     else:

@@ -4,6 +4,11 @@ Single-metric ASHA ranks trials by accuracy alone, so at every rung it stops the
 whose accuracy trails, even when they are the best at their cost. Here a trial reaching a rung
 is ranked among the trials recorded there by non-domination over (accuracy so far, cost), with
 NSGA-II's crowding distance breaking ties inside a front; it continues if it is in the top 1/eta.
+
+With `by_group` (a space whose goal is to compare groups) a trial is ranked only among the
+trials of exactly its groups at each rung (its bracket; a trial in no group is in the bracket of
+no group), so a group that learns slower is never stopped for trailing a faster one; and a trial
+that fills its group's quota (t2tsearch.quota) is recorded at the rung but never stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from t2tsearch.pareto import non_domination_rank
+from t2tsearch.quota import FILLS_QUOTA
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,8 @@ class ParetoASHA(FIFOScheduler):
     """Asynchronous successive halving whose promotion rule is Pareto rank over several metrics."""
 
     def __init__(self, metrics: list[RungMetric], max_t: int, grace_period: int = 1,
-                 reduction_factor: float = 3, time_attr: str = "epoch") -> None:
+                 reduction_factor: float = 3, time_attr: str = "epoch",
+                 by_group: bool = False) -> None:
         super().__init__()
         if not metrics:
             raise ValueError("ParetoASHA needs at least one metric")
@@ -80,6 +87,8 @@ class ParetoASHA(FIFOScheduler):
             milestone *= reduction_factor
         self.recorded: dict[int, dict[str, np.ndarray]] = {rung: {} for rung in self.rungs}
         self.stopped: set[str] = set()
+        self.by_group = by_group
+        self.bracket_of: dict[str, tuple[str, ...]] = {}  # trial id -> its groups, sorted
 
     def _losses(self, result: dict) -> np.ndarray:
         values = []
@@ -91,14 +100,22 @@ class ParetoASHA(FIFOScheduler):
                 values.append(-float(value) if metric.maximize else float(value))
         return np.array(values)
 
-    def decide(self, trial_id: str, progress: float, result: dict) -> str:
-        """Record the trial at the highest rung it has newly reached and say whether it goes on."""
+    def decide(self, trial_id: str, progress: float, result: dict,
+               groups: tuple[str, ...] = (), protected: bool = False) -> str:
+        """Record the trial at the highest rung it has newly reached and say whether it goes on.
+
+        `groups` (used with by_group) picks the trials it is ranked among; a `protected` trial
+        is recorded, so that it ranks the others, but always goes on."""
+        bracket = tuple(sorted(groups)) if self.by_group else ()
+        self.bracket_of[trial_id] = bracket
         for rung in reversed(self.rungs):
             if progress < rung or trial_id in self.recorded[rung]:
                 continue
             at_rung = self.recorded[rung]
             at_rung[trial_id] = self._losses(result)
-            ids = list(at_rung)
+            if protected:
+                return TrialScheduler.CONTINUE
+            ids = [i for i in at_rung if self.bracket_of.get(i, ()) == bracket]
             keep = math.ceil(len(ids) / self.reduction_factor)
             ahead = strictly_ahead(np.stack([at_rung[i] for i in ids]), ids.index(trial_id))
             if ahead >= keep:
@@ -111,7 +128,10 @@ class ParetoASHA(FIFOScheduler):
         progress = result.get(self.time_attr)
         if progress is None or result.get("final") or progress >= self.max_t:
             return TrialScheduler.CONTINUE
-        return self.decide(trial.trial_id, float(progress), result)
+        config = getattr(trial, "config", None) or {}
+        return self.decide(trial.trial_id, float(progress), result,
+                           groups=tuple(config.get("groups") or ()),
+                           protected=bool(config.get(FILLS_QUOTA)))
 
     def debug_string(self) -> str:
         filled = ", ".join(f"epoch {rung}: {len(self.recorded[rung])}" for rung in self.rungs)

@@ -30,8 +30,10 @@ from t2tsearch.pareto import pareto_front as pareto_front
 STUDY_NAME = "t2tsearch"
 
 # Status of a trial in the table. Only `complete` rows are full-budget results.
-STATUSES = ("complete", "stopped_early", "infeasible", "duplicate", "diverged", "oom", "failed",
-            "running")
+STATUSES = ("complete", "stopped_early", "infeasible", "duplicate", "quota", "diverged", "oom",
+            "failed", "running")
+# Proposals rejected before training: they cost no time and no budget.
+REJECTED = ("infeasible", "duplicate", "quota")
 
 # Columns every table has, in this order; ArchConfig fields follow, then the rest.
 LEADING_COLUMNS = [

@@ -12,6 +12,10 @@ the cost coordinates are exact. Trials still training count with their predicted
 Before the surrogate has data (the start-up trials) it spreads the proposals over the cost
 range: each is the pool member whose log-cost lies farthest from every trial so far, because a
 front spans the whole cost range and its cheap end is found by no accuracy model.
+
+Under `goal: compare_groups` the groups' quotas (t2tsearch.quota) come first: while a group is
+short, the proposal is the member of the group furthest behind with the largest expected
+improvement of that group's own front, over the cost range all groups share.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from t2tsearch.arch import ArchConfig
 from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
 from t2tsearch.pareto import METRIC_COLUMNS, hypervolume_of_losses, run_reference
+from t2tsearch.quota import group_quota, tally_groups
 from t2tsearch.space import (
     KNOWN_BEFORE_TRAINING,
     SearchSpace,
@@ -98,6 +103,9 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         self._measured = next(i for i, m in enumerate(self._metrics)
                               if m not in KNOWN_BEFORE_TRAINING)
         self._known = [i for i, m in enumerate(self._metrics) if m in KNOWN_BEFORE_TRAINING]
+        self.compare_groups = space.effective_goal == "compare_groups"
+        self.quota = group_quota(space.search.trials, len(space.groups))
+        self._groups: dict[str, frozenset[str]] = {}  # config id -> its groups
 
     # ---- Optuna's sampler interface --------------------------------------------------------------
     def reseed_rng(self) -> None:
@@ -142,14 +150,18 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         """The next architecture to train, given the study's trials so far; None when the pool
         has nothing new (the sampler then draws at random)."""
         self._grow_pool()
+        if self.compare_groups:
+            candidate = self._propose_for_short_group(trials)
+            if candidate is not None:
+                return candidate
         seen: set[str] = set()
         done: dict[str, float] = {}  # config id -> measured objective (first complete trial)
         stopped: dict[str, float] = {}  # config id -> accuracy when the scheduler stopped it
         pending: list[str] = []
         for t in trials:
             config_id = t.user_attrs.get("config_id")
-            if not config_id:
-                continue
+            if not config_id or t.user_attrs.get("status") == "quota":
+                continue  # rejected only for the quota: it may be proposed later
             seen.add(config_id)
             if t.state == TrialState.COMPLETE and t.values is not None:
                 done.setdefault(config_id, float(t.values[self._measured]))
@@ -175,6 +187,97 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         if len(done) + len(stopped) < self.n_startup_trials:
             return self._spread(fresh, list(by_id.values()))
         return self._best_improvement(fresh, by_id, done, stopped, pending)
+
+    # ---- goal: compare_groups -------------------------------------------------------------------
+    def _groups_of(self, candidate: Candidate) -> frozenset[str]:
+        config_id = candidate.config.id
+        if config_id not in self._groups:
+            self._groups[config_id] = frozenset(self.space.groups_of(candidate.config))
+        return self._groups[config_id]
+
+    def _shared_cost_range(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(low, high) of the cost losses every group's pool members cover, or None when the
+        groups' ranges do not overlap (then each group is spread over its own range)."""
+        members = {group: [c for c in self._pool.values() if group in self._groups_of(c)]
+                   for group in self.space.groups}
+        losses = [self._known_losses(found) for found in members.values() if found]
+        if not losses or not self._known:
+            return None
+        low = np.max([loss.min(axis=0) for loss in losses], axis=0)
+        high = np.min([loss.max(axis=0) for loss in losses], axis=0)
+        return (low, high) if np.all(low <= high) else None
+
+    def _propose_for_short_group(self, trials: Sequence[FrozenTrial]) -> Candidate | None:
+        """While a group is short of its quota: the next member of the group furthest behind.
+
+        Among that group's fresh pool members inside the shared cost range, the one with the
+        largest expected improvement of the group's own front, its reference point at the top
+        of the shared range, so that its points spread over the range where the groups are
+        compared; before the group has two results, the one farthest in cost from its trials.
+        Once every group has its quota this returns None and the overall front takes over: the
+        quotas are what the comparison needs, and the rest of the budget improves the front the
+        user gets, which extends into whichever group leads at each cost.
+        """
+        tally = tally_groups(trials, list(self.space.groups), self.quota)
+        deficits = tally.deficits
+        if not deficits:
+            return None
+        seen = {t.user_attrs.get("config_id") for t in trials
+                if t.user_attrs.get("status") != "quota"}
+        shared = self._shared_cost_range()
+        # The group furthest behind first; a group with no fresh member left is passed over.
+        for group in sorted(deficits, key=lambda g: -deficits[g]):
+            fresh = [c for c in self._pool.values()
+                     if c.config.id not in seen and group in self._groups_of(c)]
+            for _ in range(3):  # a rare group: draw more before passing it over
+                if fresh:
+                    break
+                self._grow_pool()
+                fresh = [c for c in self._pool.values()
+                         if c.config.id not in seen and group in self._groups_of(c)]
+            if not fresh:
+                continue
+            ref_cost = None
+            if shared is not None:
+                low, high = shared
+                losses = self._known_losses(fresh)
+                inside = np.all((losses >= low) & (losses <= high), axis=1)
+                if inside.any():
+                    fresh = [c for c, keep in zip(fresh, inside, strict=True) if keep]
+                    ref_cost = high + 0.1 * np.maximum(high - low, 1e-12)
+            return self._best_for_group(group, fresh, trials, ref_cost)
+        return None
+
+    def _best_for_group(self, group: str, fresh: list[Candidate], trials: Sequence[FrozenTrial],
+                        ref_cost: np.ndarray | None) -> Candidate:
+        done: dict[str, float] = {}
+        stopped: dict[str, float] = {}
+        pending: list[str] = []
+        by_id: dict[str, Candidate] = {}
+        members: set[str] = set()
+        for t in trials:
+            config_id = t.user_attrs.get("config_id")
+            if not config_id:
+                continue
+            if t.state == TrialState.COMPLETE and t.values is not None:
+                done.setdefault(config_id, float(t.values[self._measured]))
+            elif t.state == TrialState.PRUNED and self._metrics[self._measured] == "accuracy" \
+                    and t.user_attrs.get("accuracy_curve"):
+                stopped.setdefault(config_id, float(t.user_attrs["accuracy_curve"][-1]))
+            elif t.state == TrialState.RUNNING and t.user_attrs.get("consumed"):
+                pending.append(config_id)
+            else:
+                continue
+            candidate = by_id.get(config_id) or self._pool_or_config(t)
+            if candidate is not None:
+                by_id[config_id] = candidate
+                if group in (t.user_attrs.get("groups") or ()):
+                    members.add(config_id)
+        group_done = [cid for cid in done if cid in members and cid in by_id]
+        if len(group_done) < 2 or len(done) + len(stopped) < self.n_startup_trials:
+            return self._spread(fresh, [by_id[cid] for cid in members])
+        return self._best_improvement(fresh, by_id, done, stopped, pending,
+                                      front_of=frozenset(members), ref_cost=ref_cost)
 
     def _grow_pool(self) -> None:
         if len(self._pool) >= self.max_pool:
@@ -241,10 +344,14 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
 
     def _best_improvement(self, fresh: list[Candidate], by_id: dict[str, Candidate],
                           done: dict[str, float], stopped: dict[str, float],
-                          pending: list[str]) -> Candidate:
-        front_ids = [cid for cid in done if cid in by_id]
+                          pending: list[str], front_of: frozenset[str] | None = None,
+                          ref_cost: np.ndarray | None = None) -> Candidate:
+        """The candidate of `fresh` with the largest expected improvement. The surrogate learns
+        from every observation; the front is that of the config ids in `front_of` (default:
+        all), with the cost reference point `ref_cost` (default: the run's reference point)."""
+        front_ids = [cid for cid in done if cid in by_id and (front_of is None or cid in front_of)]
         observed = {**{cid: v for cid, v in stopped.items() if cid in by_id},
-                    **{cid: done[cid] for cid in front_ids}}
+                    **{cid: done[cid] for cid in done if cid in by_id}}
         if len(observed) < 2 or not front_ids:
             return self._spread(fresh, list(by_id.values()))
         sign = -1.0 if self._directions[self._measured] == "maximize" else 1.0
@@ -258,12 +365,15 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         # The front so far, with pending trials at their predicted loss (Kriging believer).
         front_known = self._known_losses([by_id[cid] for cid in front_ids])
         front_loss = np.array([sign * done[cid] for cid in front_ids])
-        running = [by_id[cid] for cid in pending if cid in by_id]
+        running = [by_id[cid] for cid in pending
+                   if cid in by_id and (front_of is None or cid in front_of)]
         if running:
             front_known = np.vstack([front_known, self._known_losses(running)])
             front_loss = np.concatenate([front_loss, model.predict(encoder.encode(running))])
         ref_known = np.array([self._reference_loss(i) for i in self._known])  # the run's
         ref_loss = self._reference_loss(self._measured, y_train)  # reference point, as losses
+        if ref_cost is not None:  # a group's turn: its front over the groups' shared MAC range
+            ref_known = ref_cost
         gains = expected_improvement(self._known_losses(fresh), mean, std, front_known,
                                      front_loss, ref_known, ref_loss)
         best = np.flatnonzero(gains >= gains.max() * (1 - 1e-9))

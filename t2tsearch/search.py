@@ -31,7 +31,9 @@ from t2tsearch.pareto import (
     run_reference,
     table_reference,
 )
+from t2tsearch.quota import FILLS_QUOTA, describe_deficits, group_quota, tally_groups
 from t2tsearch.results import (
+    REJECTED,
     STUDY_NAME,
     RunDir,
     now_iso,
@@ -48,6 +50,7 @@ from t2tsearch.space import (
     grid_space,
     load_space,
     parse_space,
+    random_draws,
     suggest,
 )
 from t2tsearch.trainable import proxy_trainable
@@ -55,6 +58,11 @@ from t2tsearch.trainable import proxy_trainable
 # Give up proposing when this many proposals in a row were rejected before training: the
 # space's constraints leave (almost) nothing, and the sampler would spin for ever.
 MAX_REJECTED_IN_A_ROW = 200
+# Under goal: compare_groups, after this many proposals in a row rejected for the quota (the
+# sampler keeps missing the short groups), the searcher queues a random member of one itself.
+QUOTA_PATIENCE = 30
+# Random draws searched for a member of a short group before its quota is given up as out of reach.
+QUOTA_DRAWS = 1000
 
 TrialState = optuna.trial.TrialState
 
@@ -70,6 +78,7 @@ class SearchOptions:
     sampler: str | None = None
     seed: int | None = None
     scheduler: str | None = None
+    goal: str | None = None
     address: str | None = None
     verbose: bool = False
     # "train" or "table:FILE" (t2tsearch.evaluator): what answers each trial.
@@ -79,7 +88,7 @@ class SearchOptions:
 
     def search_overrides(self) -> dict[str, Any]:
         fields = ("trials", "concurrency", "cpus_per_trial", "gpus_per_trial", "sampler", "seed",
-                  "scheduler")
+                  "scheduler", "goal")
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
 
@@ -218,6 +227,11 @@ class StudySearcher:
         self.running_ids: dict[str, int] = {}  # config id -> trial number, while training
         self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
         self.gave_up: str | None = None
+        # goal: compare_groups: each group's quota of full-budget architectures (t2tsearch.quota).
+        self.compare_groups = space.effective_goal == "compare_groups"
+        self.quota = group_quota(space.search.trials, len(space.groups))
+        self.out_of_reach: set[str] = set()  # groups whose quota no random draw could fill
+        self.notes: list[str] = []
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             config_id = trial.user_attrs.get("config_id")
             if config_id and trial.user_attrs.get("status") == "complete":
@@ -227,7 +241,7 @@ class StudySearcher:
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         from ray.tune.search import Searcher
 
-        rejected = 0
+        rejected = quota_rejected = 0
         while self.budget_left > 0:
             if isinstance(self.study.sampler, optuna.samplers.GridSampler) and \
                     self.study.sampler.is_exhausted(self.study):
@@ -237,11 +251,15 @@ class StudySearcher:
                 self.gave_up = (f"stopped proposing: {rejected} proposals in a row broke the "
                                 f"space's constraints or repeated running ones")
                 return Searcher.FINISHED
+            if quota_rejected >= QUOTA_PATIENCE:
+                self._queue_short_group_member()
+                quota_rejected = 0
             trial = self.study.ask()
             cfg = suggest(trial, self.space)
+            groups = self.space.groups_of(cfg)
             trial.set_user_attr("arch", cfg.to_json())
             trial.set_user_attr("config_id", cfg.id)
-            trial.set_user_attr("groups", self.space.groups_of(cfg))
+            trial.set_user_attr("groups", groups)
             trial.set_user_attr("max_epochs", self.space.train.epochs)
             reason = check_architecture(cfg, self.space)
             cost = None
@@ -253,6 +271,11 @@ class StudySearcher:
             if reason is not None:
                 self._finish(trial, TrialState.FAIL, status="infeasible", reason=reason)
                 rejected += 1
+                continue
+            fills, quota_reason = self._quota_check(cfg.id, groups)
+            if quota_reason is not None:
+                self._finish(trial, TrialState.FAIL, status="quota", reason=quota_reason)
+                quota_rejected += 1
                 continue
             if cfg.id in self.done_ids:
                 self._reuse(trial, self.done_ids[cfg.id])
@@ -266,13 +289,61 @@ class StudySearcher:
             assert cost is not None
             self.budget_left -= 1
             trial.set_user_attr("consumed", True)
+            if fills:
+                trial.set_user_attr(FILLS_QUOTA, True)
             self.live[trial_id] = trial
             self.curves[trial_id] = []
             self.running_ids[cfg.id] = trial.number
             return {"arch": cfg.to_json(), "budget": self.space.train.model_dump(mode="json"),
                     "macs": cost.macs, "params": cost.params, "trial_number": trial.number,
-                    "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator}
+                    "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator,
+                    # for the early-stopping scheduler's group brackets (t2tsearch.pareto_asha)
+                    "groups": groups, FILLS_QUOTA: fills}
         return Searcher.FINISHED
+
+    def deficits(self) -> dict[str, int]:
+        """Groups short of their quota (goal: compare_groups), with how many they still need."""
+        if not self.compare_groups:
+            return {}
+        tally = tally_groups(self.study.get_trials(deepcopy=False), list(self.space.groups),
+                             self.quota)
+        return {g: n for g, n in tally.deficits.items() if g not in self.out_of_reach}
+
+    def _quota_check(self, config_id: str, groups: list[str]) -> tuple[bool, str | None]:
+        """(whether a proposal fills a short group's quota, why it is rejected or None).
+
+        Proposals outside every short group are trained while the budget left exceeds what the
+        short groups still need; from then on only a new architecture of a short group is."""
+        deficits = self.deficits()
+        new = config_id not in self.done_ids and config_id not in self.running_ids
+        fills = new and any(group in deficits for group in groups)
+        if fills or self.budget_left > sum(deficits.values()):
+            return fills, None
+        where = f"in {', '.join(groups)}" if groups else "in no group"
+        if not new:
+            where = "already trained or training"
+        return False, (f"{describe_deficits(deficits, self.quota)} with {self.budget_left} "
+                       f"trial(s) left; this one is {where}")
+
+    def _queue_short_group_member(self) -> None:
+        """The sampler keeps missing the short groups: queue a random feasible, untried member
+        of one (the next ask returns it), or give up the quotas no random draw can fill."""
+        from t2tsearch.cost import count_cost
+
+        deficits = self.deficits()
+        seed = self.space.search.seed + len(self.study.get_trials(deepcopy=False))
+        for params, cfg in random_draws(self.space, QUOTA_DRAWS, seed):
+            if cfg.id in self.done_ids or cfg.id in self.running_ids or \
+                    not set(self.space.groups_of(cfg)) & set(deficits):
+                continue
+            if check_candidate(cfg, self.space, count_cost(cfg, self.run.cost_cache)) is None:
+                self.study.enqueue_trial(params, skip_if_exists=False)
+                return
+        self.out_of_reach |= set(deficits)
+        note = (f"quota given up for {', '.join(deficits)}: no new feasible architecture of "
+                f"{'it' if len(deficits) == 1 else 'them'} in {QUOTA_DRAWS} random draws")
+        self.notes.append(note)
+        self.progress.echo(note)
 
     def _reuse(self, trial: optuna.Trial, source_number: int) -> None:
         source = self.study.get_trials(deepcopy=False)[source_number]
@@ -379,7 +450,7 @@ class Progress:
         self.counted = 0  # complete, stopped, failed or reused: what the budget counts
 
     def finished(self, row: pd.Series) -> None:
-        rejected = row["status"] in ("infeasible", "duplicate")
+        rejected = row["status"] in REJECTED
         if not rejected:
             self.counted += 1
             if pd.isna(row.get("reused_from")):
@@ -450,8 +521,15 @@ def make_scheduler(space: SearchSpace):
 
     settings = space.search
     epochs = space.train.epochs
+    by_group = space.effective_goal == "compare_groups"
     if settings.effective_scheduler == "none" or epochs <= settings.grace_period:
         return FIFOScheduler()
+    if settings.effective_scheduler == "asha" and by_group:
+        # Ray's ASHA has one bracket for all trials: ours, on accuracy alone, is ASHA's rule
+        # with a bracket per group.
+        return ParetoASHA([RungMetric("accuracy", True)], max_t=epochs,
+                          grace_period=settings.grace_period,
+                          reduction_factor=settings.reduction_factor, by_group=True)
     if settings.effective_scheduler == "asha":
         return ASHAScheduler(time_attr="epoch", metric="accuracy", mode="max", max_t=epochs,
                              grace_period=settings.grace_period,
@@ -460,7 +538,7 @@ def make_scheduler(space: SearchSpace):
     # Latency is measured only after training: rank rungs on what is known by then.
     metrics = [m for m in metrics if m.key != "latency_ms"] or [RungMetric("accuracy", True)]
     return ParetoASHA(metrics, max_t=epochs, grace_period=settings.grace_period,
-                      reduction_factor=settings.reduction_factor)
+                      reduction_factor=settings.reduction_factor, by_group=by_group)
 
 
 # ---- the run ----------------------------------------------------------------------------------------
@@ -473,6 +551,9 @@ class RunSummary:
     interrupted: int = 0  # trials cut off by Ctrl-C; `--resume` trains them again
     # Trials of the budget never started because Ctrl-C stopped the run between two trials.
     unstarted: int = 0
+    # goal: compare_groups: each group's quota and its distinct full-budget architectures.
+    quota: int = 0
+    group_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> int:
@@ -542,8 +623,13 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     run.write_meta(meta)
 
     echo = options.echo
+    goal = ""
+    if space.effective_goal == "compare_groups":
+        goal = (f"comparing {len(space.groups)} groups "
+                f"({group_quota(space.search.trials, len(space.groups))} full-budget "
+                f"architectures each), ")
     echo(f"run {run.path}: space '{space.name}', {space.search.sampler} sampler, "
-         f"{space.search.effective_scheduler} scheduler, {space.search.trials} trials "
+         f"{space.search.effective_scheduler} scheduler, {goal}{space.search.trials} trials "
          f"({budget_left} to go{f', {requeued} interrupted re-queued' if requeued else ''}), "
          f"{space.train.epochs} epochs each on {space.train.dataset} at {space.train.img_size}px")
     progress = Progress(budget_left, echo)
@@ -557,8 +643,25 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     meta["sessions"][-1]["end"] = now_iso()
     run.write_meta(meta)
     front = pareto_front(table, objective_specs(space.objectives)) if not table.empty else table
+    quota, counts = 0, {}
+    if space.effective_goal == "compare_groups":
+        quota = group_quota(space.search.trials, len(space.groups))
+        counts = group_counts(table, list(space.groups))
     return RunSummary(run=run, table=table, front=front, note=note, interrupted=interrupted,
-                      unstarted=unstarted)
+                      unstarted=unstarted, quota=quota, group_counts=counts)
+
+
+def group_counts(table: pd.DataFrame, groups: list[str]) -> dict[str, int]:
+    """Distinct full-budget architectures of each group in a trials table."""
+    counts = dict.fromkeys(groups, 0)
+    if table.empty:
+        return counts
+    done = table[table["status"] == "complete"].drop_duplicates("config_id")
+    for names in done["groups"].fillna(""):
+        for name in str(names).split(","):
+            if name in counts:
+                counts[name] += 1
+    return counts
 
 
 def requeue_interrupted(study: optuna.Study) -> int:
@@ -667,4 +770,5 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
     # FINISHED with its budget spent or on giving up, so budget left otherwise means Tune was
     # stopped, though perhaps with no trial in flight.
     unstarted = 0 if searcher.gave_up else searcher.budget_left
-    return searcher.gave_up or "", len(searcher.live), unstarted
+    note = "\n".join([*searcher.notes, *([searcher.gave_up] if searcher.gave_up else [])])
+    return note, len(searcher.live), unstarted

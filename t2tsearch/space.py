@@ -254,6 +254,10 @@ class SearchSettings(_Strict):
     scheduler: Literal["auto", "pareto_asha", "asha", "none"] = "auto"
     grace_period: int = Field(default=1, ge=1)  # epochs before the scheduler may stop a trial
     reduction_factor: float = Field(default=3, gt=1)
+    # What the trials are for: `compare_groups` gives every group its quota of full-budget
+    # architectures (t2tsearch.quota), `front` spends them all on the overall front; auto is
+    # compare_groups when the space has groups (see SearchSpace.effective_goal).
+    goal: Literal["auto", "compare_groups", "front"] = "auto"
 
     @property
     def effective_scheduler(self) -> str:
@@ -348,6 +352,14 @@ class SearchSpace(_Strict):
     def condition(self, path: str) -> Condition | None:
         """The parsed `when` of a parameter, if it has one."""
         return self._conditions.get(path)
+
+    @property
+    def effective_goal(self) -> str:
+        """`compare_groups` or `front`; `auto` is resolved here, not when the space loads, so
+        that a goal given on the command line or groups added later bring their own default."""
+        if self.search.goal != "auto":
+            return self.search.goal
+        return "compare_groups" if self.groups else "front"
 
     def groups_of(self, cfg: ArchConfig) -> list[str]:
         """Names of the groups `cfg` belongs to, in the order the space lists them."""
@@ -456,6 +468,9 @@ def _check_semantics(space: SearchSpace) -> None:
                            f"{' and '.join(KNOWN_BEFORE_TRAINING)} as known; these objectives "
                            f"have {len(measured)} measured ({', '.join(measured) or 'none'}): "
                            f"use nsga2, tpe or gp")
+    if space.search.goal == "compare_groups" and not space.groups:
+        raise _Problem("search.goal", "compare_groups needs groups; define some under groups: "
+                                      "or use goal: front")
     if space.search.sampler == "grid":
         for path, param in space.parameters.items():
             if param.values() is None:

@@ -75,3 +75,50 @@ def test_crowding_and_ties():
     # Two non-dominated points tie: neither is strictly ahead of the other.
     pair = np.array([[0.0, 1.0], [1.0, 0.0]])
     assert strictly_ahead(pair, 0) == 0 and strictly_ahead(pair, 1) == 0
+
+
+def test_group_brackets_never_stop_a_slow_group_for_trailing_a_fast_one():
+    fast = [{"accuracy": 80.0 + i, "macs": 1e6 * (i + 1)} for i in range(3)]
+    # The slow group's trials trail every fast one at equal or lower cost.
+    slow = [{"accuracy": 40.0 + 5 * i, "macs": 1e6 * (i + 1) + 5e5} for i in range(3)]
+
+    def verdicts(by_group: bool) -> list[str]:
+        scheduler = ParetoASHA(METRICS, max_t=9, by_group=by_group)
+        for index, result in enumerate(fast):
+            scheduler.decide(f"fast{index}", 1, result, groups=("shallow_wide",))
+        return [scheduler.decide(f"slow{index}", 1, result, groups=("deep_narrow",))
+                for index, result in enumerate(slow)]
+
+    # One bracket for all: the slow trials are dominated and stopped.
+    assert verdicts(by_group=False).count(TrialScheduler.STOP) >= 2
+    # A bracket per group: ranked among their own, each is on its group's front and goes on.
+    assert verdicts(by_group=True) == [TrialScheduler.CONTINUE] * 3
+
+
+def test_bracket_is_the_exact_set_of_groups_and_protected_trials_go_on():
+    scheduler = ParetoASHA(METRICS, max_t=9, by_group=True)
+    for index in range(4):
+        scheduler.decide(f"a{index}", 1, {"accuracy": 50.0 + 10 * index, "macs": 1e6},
+                         groups=("a",))
+    # In no group: a bracket of its own, so a poor trial alone there goes on.
+    assert scheduler.decide("none", 1, {"accuracy": 1.0, "macs": 2e6}) == TrialScheduler.CONTINUE
+    # Dominated in its bracket, but filling its group's quota: recorded and never stopped.
+    assert scheduler.decide("quota", 1, {"accuracy": 10.0, "macs": 2e6}, groups=("a",),
+                            protected=True) == TrialScheduler.CONTINUE
+    assert "quota" in scheduler.recorded[1]
+    # The recorded quota trial ranks the next one of its bracket: the worst is stopped.
+    assert scheduler.decide("worst", 1, {"accuracy": 5.0, "macs": 3e6}, groups=("a",)) \
+        == TrialScheduler.STOP
+
+
+def test_groups_and_quota_reach_the_scheduler_through_the_trial_config():
+    class Trial:
+        trial_id = "slow"
+        config = {"groups": ["deep_narrow"], "fills_quota": True}
+
+    scheduler = ParetoASHA(METRICS, max_t=9, by_group=True)
+    scheduler.decide("fast", 1, {"accuracy": 90.0, "macs": 1.0}, groups=("shallow_wide",))
+    scheduler.decide("fast2", 1, {"accuracy": 91.0, "macs": 1.0}, groups=("deep_narrow",))
+    result = {"epoch": 1, "accuracy": 10.0, "macs": 5.0}
+    assert scheduler.on_trial_result(None, Trial(), result) == TrialScheduler.CONTINUE
+    assert scheduler.bracket_of["slow"] == ("deep_narrow",)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from t2tsearch.arch import ArchConfig
 from t2tsearch.cost import Cost
 from t2tsearch.errors import UserError
 from t2tsearch.pareto import hypervolume_of_losses
+from t2tsearch.quota import FILLS_QUOTA, group_quota
 from t2tsearch.sampler import CostAwareSampler, expected_improvement
 from t2tsearch.search import make_sampler
 from t2tsearch.space import parse_space, suggest
@@ -224,3 +228,84 @@ def test_make_sampler_builds_it_with_the_run_cost_cache(tmp_path):
     assert isinstance(sampler, CostAwareSampler) and sampler.n_startup_trials == 4
     assert sampler.propose([]) is not None  # counting real costs of the pool
     assert any(tmp_path.glob("*.json"))  # into the run's cache
+
+
+# ---- goal: compare_groups -----------------------------------------------------------------------
+# Two groups over the SPACE grid that share the MAC range 4,800-32,000; "deep" learns slower
+# (15 points less at equal MACs), so a search for the overall front alone leaves it nearly empty.
+GROUPS = {"deep": "backbone.depth >= 3", "wide": "backbone.depth <= 2 and backbone.head_dim >= 16"}
+
+
+def slow_deep_accuracy(cfg) -> float:
+    return fake_accuracy(cfg) - (15.0 if cfg.backbone.depth >= 3 else 0.0)
+
+
+def run_grouped_study(space, trials: int, seed: int = 0):
+    """The cost-aware sampler asked as the search asks it, each trial told its slow-deep
+    accuracy; returns each group's distinct complete architectures (counted here, by the
+    groups' own conditions)."""
+    sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=seed,
+                               n_startup_trials=3)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    for _ in range(trials):
+        trial, cfg = ask_like_the_search(study, space)
+        trial.set_user_attr("groups", space.groups_of(cfg))
+        trial.set_user_attr("status", "complete")
+        study.tell(trial, [slow_deep_accuracy(cfg), fake_cost(cfg).macs])
+    members = {"deep": set(), "wide": set()}
+    for trial in study.trials:
+        bb = ArchConfig.from_json(trial.user_attrs["arch"]).backbone
+        if bb.depth >= 3:
+            members["deep"].add(trial.user_attrs["config_id"])
+        if bb.depth <= 2 and bb.embed_dim >= 32:
+            members["wide"].add(trial.user_attrs["config_id"])
+        assert fake_cost(ArchConfig.from_json(trial.user_attrs["arch"])).macs <= 40_000
+    return members, study
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compare_groups_gives_the_slow_group_its_share(seed):
+    space = parse_space({**SPACE, "groups": GROUPS})
+    assert space.effective_goal == "compare_groups"  # auto, as the space has groups
+    members, study = run_grouped_study(space, 16, seed)
+    quota = math.ceil(16 / (2 * 2))
+    assert len(members["deep"]) >= quota and len(members["wide"]) >= quota
+    # The share is spread over the MAC range both groups cover (4,800 to 32,000), not piled up.
+    for group in members:
+        macs = sorted(fake_cost(ArchConfig.from_json(t.user_attrs["arch"])).macs
+                      for t in study.trials if t.user_attrs["config_id"] in members[group])
+        inside = [m for m in macs if 4_800 <= m <= 32_000]
+        assert len(inside) >= quota and inside[-1] - inside[0] >= 0.4 * (32_000 - 4_800)
+
+
+def test_goal_front_keeps_the_overall_front_search():
+    grouped = parse_space({**SPACE, "groups": GROUPS,
+                           "search": {**SPACE["search"], "goal": "front"}})
+    assert grouped.effective_goal == "front"
+    # With goal: front the groups change nothing: the same proposals as without any group.
+    _, with_groups = run_grouped_study(grouped, 10, seed=4)
+    _, without = run_grouped_study(parse_space(SPACE), 10, seed=4)
+    assert [t.user_attrs["config_id"] for t in with_groups.trials] == \
+        [t.user_attrs["config_id"] for t in without.trials]
+
+
+def test_concurrent_proposals_fill_different_groups():
+    space = parse_space({**SPACE, "groups": GROUPS})
+    sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=0)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    asked = []
+    for _ in range(2):  # two trials training at once, each marked as the searcher marks them
+        trial, cfg = ask_like_the_search(study, space)
+        trial.set_user_attr("groups", space.groups_of(cfg))
+        trial.set_user_attr(FILLS_QUOTA, True)
+        asked.append(tuple(space.groups_of(cfg)))
+    assert sorted(asked) == [("deep",), ("wide",)]
+
+
+def test_goal_needs_groups_and_quota_formula():
+    bad = {**SPACE, "search": {**SPACE["search"], "goal": "compare_groups"}}
+    with pytest.raises(UserError) as err:
+        parse_space(bad, "spaces/bad.yaml")
+    assert "search.goal" in str(err.value) and "\n" not in str(err.value)
+    assert parse_space(SPACE).effective_goal == "front"  # no groups: auto is the front
+    assert group_quota(24, 2) == 6 and group_quota(30, 5) == 3 and group_quota(7, 2) == 2

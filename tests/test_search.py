@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -14,10 +15,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from t2tsearch.arch import ArchConfig
 from t2tsearch.cli import main
 from t2tsearch.errors import UserError
 from t2tsearch.results import RunDir, load_trials
-from t2tsearch.search import SearchOptions, apply_overrides, run_search
+from t2tsearch.search import QUOTA_PATIENCE, SearchOptions, apply_overrides, run_search
 from t2tsearch.space import load_space
 
 TINY_SPACE = {
@@ -275,3 +277,131 @@ def test_ctrl_c_between_two_trials_still_asks_to_resume(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "0 trial(s) in flight and 2 not started" in err
     assert f"t2tsearch run --resume {run.path}" in err
+
+
+# ---- goal: compare_groups: every group gets its quota -------------------------------------------
+GROUPED_SPACE = {**TINY_SPACE, "name": "grouped",
+                 "groups": {"common": "backbone.depth == 1",
+                            "rare": "backbone.depth == 2 and backbone.head_dim == 16"},
+                 "search": {"trials": 4, "concurrency": 1, "scheduler": "none"}}
+
+
+def stubborn_searcher(tmp_path, goal: str):
+    """A searcher whose sampler proposes the same 'common' architecture every time, driven by
+    hand as Tune would (no Ray), each trial completing at once."""
+    from t2tsearch.search import Progress, StudySearcher, open_study
+
+    space = load_space(write_space(tmp_path, **{**GROUPED_SPACE, "search": {
+        **GROUPED_SPACE["search"], "goal": goal}}))
+    run = RunDir.create(tmp_path, f"r-{goal}")
+    run.space_file.write_text(space.to_yaml())
+    study = open_study(run, space, create=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.sampler = optuna.samplers.PartialFixedSampler(
+            {"backbone.depth": 1, "backbone.head_dim": 8}, optuna.samplers.RandomSampler(seed=0))
+    lines = []
+    searcher = StudySearcher(space, study, run, budget_left=4, progress=Progress(4, lines.append))
+    configs = []
+    for number in range(4):
+        config = searcher.suggest(f"ray-{number}")
+        if not isinstance(config, dict):
+            break
+        configs.append(config)
+        searcher.on_trial_complete(f"ray-{number}", {
+            "final": True, "status": "complete", "epoch": 1, "accuracy": 50.0 + number,
+            "accuracy_curve": [50.0 + number], "seconds": 1.0}, error=False)
+    return searcher, configs, load_trials(run.path), lines
+
+
+def test_quota_rejects_off_quota_proposals_and_queues_a_member_of_the_short_group(tmp_path):
+    searcher, configs, table, lines = stubborn_searcher(tmp_path, "compare_groups")
+    # Quota 1 each (4 trials, 2 groups): the first trial fills 'common', two reuse it while the
+    # budget left (3, then 2) exceeds what 'rare' needs (1); then proposals of 'common' are
+    # rejected without using the budget, until the searcher queues a member of 'rare' itself.
+    assert [c["groups"] for c in configs] == [["common"], ["rare"]]
+    assert [c["fills_quota"] for c in configs] == [True, True]
+    rejected = table[table["status"] == "quota"]
+    assert len(rejected) == QUOTA_PATIENCE
+    assert rejected["reason"].str.contains("rare needs 1 more of its 1 with 1 trial").all()
+    complete = table[table["status"] == "complete"]
+    assert len(complete) == 4 and searcher.budget_left == 0
+    assert complete.drop_duplicates("config_id")["groups"].tolist() == ["common", "rare"]
+    # Rejections are not counted as the budget's trials in the progress lines.
+    assert sum("quota" in line for line in lines) == QUOTA_PATIENCE
+    assert lines[-1].startswith("[  4/4]")
+
+
+def test_goal_front_trains_what_the_sampler_proposes(tmp_path):
+    _, configs, table, _ = stubborn_searcher(tmp_path, "front")
+    assert [c["groups"] for c in configs] == [["common"]]  # then reused three times
+    assert set(table["status"]) == {"complete"} and len(table) == 4
+    assert not configs[0]["fills_quota"]
+
+
+TABULAR = Path(__file__).resolve().parents[1] / "benchmarks" / "tabular"
+
+
+@pytest.mark.parametrize("sampler", ["ehvi", "random"])
+def test_tabular_benchmark_every_group_gets_its_quota(tmp_path, sampler):
+    # The tabular space's five groups (performer, transformer, convolution, se, ghost), its
+    # pareto_asha early stopping, answered from the table through the real Ray path.
+    space = load_space(TABULAR / "space.yaml")
+    options = SearchOptions(trials=30, sampler=sampler, seed=1, echo=lambda line: None,
+                            command=["test"],
+                            evaluator=f"table:{TABULAR / 't2t_mnist5k_32px_v1.json.gz'}")
+    summary = run_search(TABULAR / "space.yaml", out=str(tmp_path), name=sampler,
+                         options=options)
+    assert space.effective_goal == "compare_groups" and summary.quota == 3  # ceil(30 / 10)
+    # Counted here from the architectures themselves, not from the run's own group column.
+    done = summary.table[summary.table["status"] == "complete"].drop_duplicates("config_id")
+    archs = [ArchConfig.from_json(text) for text in done["arch"]]
+    counts = {"performer": sum(a.t2t.mixer == "performer" for a in archs),
+              "transformer": sum(a.t2t.mixer == "transformer" for a in archs),
+              "convolution": sum(a.t2t.mixer == "convolution" for a in archs),
+              "se": sum(a.backbone.block == "se" for a in archs),
+              "ghost": sum(a.backbone.block == "ghost" for a in archs)}
+    assert min(counts.values()) >= 3, counts
+    assert summary.group_counts == counts
+    consumed = summary.table["status"].isin(["complete", "stopped_early", "diverged", "failed"])
+    assert consumed.sum() == 30
+
+
+def test_a_group_that_learns_slower_gets_its_quota_under_early_stopping(tmp_path):
+    # A synthetic table: 'slow' architectures trail 'fast' ones by 40 points after one epoch
+    # and end 1 point behind; random proposals, pareto_asha stopping after epoch 1.
+    import gzip
+    import json
+
+    from t2tsearch.space import build_config
+
+    space_data = {**TINY_SPACE, "name": "slow_group",
+                  "parameters": {"backbone.depth": {"choice": [1, 2, 3, 4, 5, 6]},
+                                 "backbone.head_dim": {"choice": [8, 16, 24]}},
+                  "groups": {"fast": "backbone.depth <= 2", "slow": "backbone.depth >= 3"},
+                  "train": {**TINY_SPACE["train"], "epochs": 3},
+                  "search": {"trials": 16, "concurrency": 2, "sampler": "random",
+                             "scheduler": "pareto_asha", "seed": 2}}
+    space_path = write_space(tmp_path, **space_data)
+    space = load_space(space_path)
+    rows = []
+    for depth in range(1, 7):
+        for head_dim in (8, 16, 24):
+            cfg = build_config(space, {"backbone.depth": depth, "backbone.head_dim": head_dim})
+            final = 60.0 + depth * head_dim / 5
+            curve = [final - 5, final - 2, final] if depth <= 2 else [final - 40, final - 20,
+                                                                      final - 1]
+            rows.append({"id": cfg.id, "seed": 0, "status": "complete", "reason": "",
+                         "seconds": 0.3, "accuracy": curve, "arch": json.loads(cfg.to_json())})
+    table_path = tmp_path / "slow.json.gz"
+    with gzip.open(table_path, "wt") as out:
+        json.dump({"header": {"name": "slow"}, "rows": rows}, out)
+    options = SearchOptions(echo=lambda line: None, command=["test"],
+                            evaluator=f"table:{table_path}")
+    summary = run_search(space_path, out=str(tmp_path / "runs"), name="slow", options=options)
+    done = summary.table[summary.table["status"] == "complete"].drop_duplicates("config_id")
+    depths = [ArchConfig.from_json(text).backbone.depth for text in done["arch"]]
+    quota = 4  # ceil(16 / (2 x 2))
+    assert sum(d <= 2 for d in depths) >= quota and sum(d >= 3 for d in depths) >= quota
+    # Early stopping still ran, within each group.
+    assert (summary.table["status"] == "stopped_early").any()
