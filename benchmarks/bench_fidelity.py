@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
@@ -93,11 +94,14 @@ def _train_job(arch_json: str, budget_json: str) -> dict[str, Any]:
             "curve": [e.val_acc for e in result.epochs], "seconds": result.seconds}
 
 
-def job_key(cfg_id: str, recipe: str, seed: int) -> str:
-    return f"{cfg_id}|{recipe}|{seed}"
+def job_key(cfg_id: str, budget) -> str:
+    """A training's identity: the architecture and the whole budget (seed included), so a work
+    file stays valid when recipes are renamed, reordered or added."""
+    digest = hashlib.sha256(budget.model_dump_json().encode()).hexdigest()[:12]
+    return f"{cfg_id}|{digest}"
 
 
-def run_jobs(jobs: list[tuple[str, Any, Any]], work: Path, workers: int) -> dict[str, dict]:
+def run_jobs(jobs: list[tuple[str, str, Any, Any]], work: Path, workers: int) -> dict[str, dict]:
     """Train what the work file lacks; return every recorded result by job key."""
     done: dict[str, dict] = {}
     if work.exists():
@@ -105,7 +109,7 @@ def run_jobs(jobs: list[tuple[str, Any, Any]], work: Path, workers: int) -> dict
             if line.strip():
                 row = json.loads(line)
                 done[row["key"]] = row
-    todo = [(key, cfg, budget) for key, cfg, budget in jobs if key not in done]
+    todo = [(key, label, cfg, budget) for key, label, cfg, budget in jobs if key not in done]
     print(f"{len(jobs)} trainings, {len(jobs) - len(todo)} already in {work}, {len(todo)} to run "
           f"on {workers} worker(s)", flush=True)
     if not todo:
@@ -113,16 +117,17 @@ def run_jobs(jobs: list[tuple[str, Any, Any]], work: Path, workers: int) -> dict
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_train_job, cfg.to_json(), budget.model_dump_json()): (key, cfg)
-                   for key, cfg, budget in todo}
+        futures = {pool.submit(_train_job, cfg.to_json(), budget.model_dump_json()):
+                   (key, label, cfg, budget) for key, label, cfg, budget in todo}
         for count, future in enumerate(as_completed(futures), 1):
-            key, cfg = futures[future]
-            row = {"key": key, **future.result()}
+            key, label, cfg, budget = futures[future]
+            row = {"key": key, "recipe": label, "arch": cfg.short(),
+                   "budget": budget.model_dump(mode="json"), **future.result()}
             done[key] = row
             with work.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             elapsed = time.perf_counter() - started
-            print(f"  [{count}/{len(todo)}] {key.split('|', 1)[1]:<24} {cfg.short():<44} "
+            print(f"  [{count}/{len(todo)}] {label:<24} {cfg.short():<44} "
                   f"{(row['accuracy'] or 0) * 100:5.1f}% {row['seconds']:6.0f}s "
                   f"({elapsed / 60:.1f} min)", flush=True)
     return done
@@ -169,23 +174,24 @@ def main() -> None:
     from t2tsearch.cost import count_cost
 
     costs = {cfg.id: count_cost(cfg) for cfg in configs}
-    jobs = []
-    for name, budget in recipes.items():
-        jobs += [(job_key(cfg.id, name, budget.seed), cfg, budget) for cfg in configs]
+    # Candidates first (short, and what a user reads first), then the reference seed by seed.
+    runs: dict[tuple[str, int], Any] = {(name, budget.seed): budget
+                                        for name, budget in recipes.items()}
     for seed in range(args.seeds):
-        budget = reference.model_copy(update={"seed": seed})
-        jobs += [(job_key(cfg.id, "reference", seed), cfg, budget) for cfg in configs]
+        runs[("reference", seed)] = reference.model_copy(update={"seed": seed})
+    jobs = [(job_key(cfg.id, budget), f"{name} s{seed}", cfg, budget)
+            for (name, seed), budget in runs.items() for cfg in configs]
     print(f"{len(configs)} architectures from {SPACE_FILE.name}; reference: "
           f"{reference.epochs} epochs, batch {reference.batch_size}, lr {reference.lr:g}, "
           f"{args.seeds} seeds")
     done = run_jobs(jobs, Path(args.work), args.workers)
 
     def accuracy(cfg, recipe: str, seed: int) -> float:
-        row = done[job_key(cfg.id, recipe, seed)]
+        row = done[job_key(cfg.id, runs[(recipe, seed)])]
         return 100.0 * (row["accuracy"] or 0.0) if row["status"] == "complete" else float("nan")
 
     def minutes(cfg, recipe: str, seed: int) -> float:
-        return done[job_key(cfg.id, recipe, seed)]["seconds"] / 60
+        return done[job_key(cfg.id, runs[(recipe, seed)])]["seconds"] / 60
 
     ref_runs = np.array([[accuracy(cfg, "reference", s) for s in range(args.seeds)]
                          for cfg in configs]).reshape(len(configs), args.seeds)

@@ -20,7 +20,8 @@ class DataError(UserError):
     """A dataset that cannot be found or read; the message says what was expected where."""
 
 
-Augment = str  # "none" | "crop_flip" (in-memory) | "random_resized_crop" (folders)
+# "none" | "shift" | "crop_flip" (in-memory) | "random_resized_crop" (folders)
+Augment = str
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,8 @@ class ProxyData:
         for step in range(self.steps_per_epoch(batch_size)):
             index = order[step * batch_size:(step + 1) * batch_size]
             x = images[index]
-            if self.augment == "crop_flip":
-                x = _random_crop_flip(x, generator)
+            if self.augment in ("crop_flip", "shift"):
+                x = _random_crop_flip(x, generator, flip=self.augment == "crop_flip")
             yield self._normalise(x), labels[index]
 
     def val_batches(self, batch_size: int,
@@ -207,19 +208,23 @@ class ProxyData:
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def _random_crop_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _random_crop_flip(x: torch.Tensor, generator: torch.Generator, flip: bool = True
+                      ) -> torch.Tensor:
     """CIFAR's augmentation on a whole uint8 batch: zero-pad by 1/8 of the side, random crop,
-    random horizontal flip; one draw per image from `generator`."""
+    random horizontal flip; one draw per image from `generator`. Without `flip` it is a random
+    shift (digits must not be mirrored)."""
     batch, chans, height, width = x.shape
     pad = max(1, round(height / 8))
     padded = F.pad(x, (pad, pad, pad, pad))
     offset_y = torch.randint(0, 2 * pad + 1, (batch,), generator=generator).to(x.device)
     offset_x = torch.randint(0, 2 * pad + 1, (batch,), generator=generator).to(x.device)
-    flip = (torch.rand(batch, generator=generator) < 0.5).to(x.device)
+    flips = (torch.rand(batch, generator=generator) < 0.5).to(x.device)
+    if not flip:
+        flips = torch.zeros_like(flips)
     rows = offset_y[:, None] + torch.arange(height, device=x.device)
     cols = offset_x[:, None] + torch.arange(width, device=x.device)
     # A flipped crop reads its columns right to left.
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)
     return padded[
         torch.arange(batch, device=x.device)[:, None, None, None],
         torch.arange(chans, device=x.device)[None, :, None, None],

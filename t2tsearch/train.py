@@ -6,6 +6,7 @@ This module must never import from t2tsearch.search.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import random
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from t2tsearch.arch import ArchConfig
-from t2tsearch.data import ProxyData, load_data
+from t2tsearch.data import ProxyData, TensorImages, load_data
 from t2tsearch.errors import InfeasibleArchError
 
 TrainStatus = Literal["complete", "stopped", "diverged", "oom", "invalid"]
@@ -42,6 +43,9 @@ class TrainBudget(BaseModel):
     weight_decay: float = Field(default=0.05, ge=0)
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     grad_clip: float | None = Field(default=None, gt=0)
+    # auto: the dataset's own (CIFAR: crop and flip; others: none). shift: a random
+    # translation by up to 1/8 of the side, for digits, which must not be mirrored.
+    augment: Literal["auto", "none", "shift", "crop_flip"] = "auto"
     mixup: float = Field(default=0.0, ge=0)
     cutmix: float = Field(default=0.0, ge=0)
     seed: int = 0
@@ -136,6 +140,8 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
     if data is None:
         data = load_data(budget.dataset, budget.img_size, budget.data_dir, seed=budget.seed,
                          train_limit=budget.train_subset, val_limit=budget.val_subset)
+    if budget.augment != "auto" and isinstance(data.train, TensorImages):
+        data = dataclasses.replace(data, augment=budget.augment)
     problems = cfg.problems()
     for field_name, wanted in (("in_chans", data.in_chans), ("num_classes", data.num_classes),
                                ("img_size", data.img_size)):

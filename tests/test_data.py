@@ -154,6 +154,26 @@ def test_crop_flip_augments_but_keeps_shape(tmp_path, cifar_without_md5):
     assert torch.equal(y, y_plain) and not torch.equal(x, x_plain)
 
 
+def test_shift_translates_digits_without_mirroring():
+    data = load_data("mnist5k", train_limit=64, val_limit=10)
+    shifted = ProxyData(**{**data.__dict__, "augment": "shift"})
+    images, _ = data.train.on(CPU)
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(0))
+    x, _ = _first_batch(shifted, 32)
+    raw = (x * torch.tensor(data.std).view(1, -1, 1, 1) * 255
+           + torch.tensor(data.mean).view(1, -1, 1, 1) * 255).round().to(torch.uint8)
+    pad = round(28 / 8)
+    moved = 0
+    for k in range(32):
+        source = torch.nn.functional.pad(images[order[k]], (pad, pad, pad, pad))
+        # Brute force: some offset within the padding reproduces the image exactly, unflipped.
+        offsets = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+                   if torch.equal(source[:, dy:dy + 28, dx:dx + 28], raw[k])]
+        assert offsets, f"image {k} is not a translation of its digit"
+        moved += (pad, pad) not in offsets
+    assert moved > 16  # most images moved
+
+
 def test_imagefolder(tmp_path):
     make_imagefolder(tmp_path, classes=3, per_class=4, size=20)
     data = load_data("imagefolder", img_size=16, data_dir=tmp_path, num_workers=0)

@@ -69,6 +69,11 @@ def test_recipe_options_run(data):
     assert result.status == "complete"
     no_smoothing = train_proxy(small_arch(), data, budget(epochs=1, label_smoothing=0.0))
     assert no_smoothing.status == "complete"
+    plain = train_proxy(small_arch(), data, budget(epochs=1))
+    shifted = train_proxy(small_arch(), data, budget(epochs=1, augment="shift"))
+    assert shifted.status == "complete"
+    assert shifted.epochs[0].train_loss != plain.epochs[0].train_loss  # the budget's augment ran
+    assert data.augment == "none"  # and the shared data was not changed
 
 
 def test_bf16_autocast_on_the_cpu_is_a_recipe_option(data):
