@@ -87,7 +87,7 @@ def main() -> None:
     if quick:  # smaller batches so that a few hundred images still make some steps
         short = short.model_copy(update={"batch_size": 32, "lr": 2e-3, "warmup_epochs": 0.2})
     long = short.model_copy(update={"epochs": epochs * args.factor})
-    data = load_data(short.dataset, short.img_size, short.data_dir, seed=short.seed,
+    data = load_data(short.dataset, short.img_size, short.data_dir, split_seed=short.data_seed,
                      train_limit=subset)
     print(f"{len(configs)} architectures from {source}; {short.dataset} at {short.img_size} px, "
           f"{data.num_train} train / {data.num_val} val images, batch {short.batch_size}, "

@@ -15,7 +15,8 @@ import pandas as pd
 
 from t2tsearch.errors import UserError
 from t2tsearch.results import RunDir, now_iso, objective_specs, pareto_front, trials_table
-from t2tsearch.space import SearchSpace, load_space
+from t2tsearch.space import SearchSpace, load_run_space
+from t2tsearch.train import TrainBudget
 
 CONFIRM_STUDY = "t2tsearch-confirm"
 CONFIRM_COLUMNS = ["config_id", "seed", "status", "accuracy", "seconds", "reason"]
@@ -114,6 +115,17 @@ def confirm_seeds(space: SearchSpace, seeds: int) -> list[int]:
     return [space.train.seed + offset for offset in range(1, seeds)]
 
 
+def confirm_budget(space: SearchSpace, seed: int) -> TrainBudget:
+    """The search's budget with another training seed, on the split the search measured on.
+
+    The split is pinned to the search's even in a run made before `split_seed` existed (where
+    it followed train.seed), so that every seed of an architecture meets the same validation
+    images and the spread over seeds is the spread of training alone.
+    """
+    return space.train.model_copy(update={"seed": seed, "split_seed": space.train.data_seed,
+                                          "measure_latency": False})
+
+
 def run_confirm(run_path: str | os.PathLike[str], seeds: int, *, concurrency: int | None = None,
                 address: str | None = None, echo: Callable[[str], None] = print,
                 verbose: bool = False) -> ConfirmSummary:
@@ -126,7 +138,7 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int, *, concurrency: in
     if seeds < 2:
         raise ConfirmError("confirm: --seeds counts the search's own seed too; give 2 or more")
     run = RunDir.open(run_path)
-    space = load_space(run.space_file)
+    space = load_run_space(run.space_file)
     specs = objective_specs(space.objectives)
     table = confirmed_table(run, space)
     front = pareto_front(table, specs)
@@ -146,7 +158,7 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int, *, concurrency: in
             if (row["config_id"], seed) in done_pairs:
                 skipped += 1
                 continue
-            budget = space.train.model_copy(update={"seed": seed, "measure_latency": False})
+            budget = confirm_budget(space, seed)
             jobs.append({"arch": row["arch"], "budget": budget.model_dump(mode="json"),
                          "macs": int(row["macs"]), "params": int(row["params"]),
                          "trial_number": int(row["trial"]), "cpus": space.search.cpus_per_trial,
@@ -224,7 +236,8 @@ class _Recorder:
     def record(self, job: dict[str, Any], result: dict[str, Any]) -> None:
         status = "complete" if result.get("status") == "complete" else result.get("status", "failed")
         accuracy = result.get("accuracy")
-        attrs = {"config_id": job["config_id"], "seed": job["seed"], "arch": job["arch"],
+        attrs = {"config_id": job["config_id"], "seed": job["seed"],
+                 "split_seed": job["budget"].get("split_seed"), "arch": job["arch"],
                  "status": status, "reason": result.get("reason", ""),
                  "seconds": result.get("seconds"), "source_trial": job["trial_number"],
                  "accuracy_curve": list(result.get("accuracy_curve") or [])}
