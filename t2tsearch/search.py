@@ -336,6 +336,10 @@ class StudySearcher:
         else:
             status = "stopped_early"
             reason = f"stopped by the scheduler after epoch {result.get('epoch', '?')}"
+            # The result the scheduler stopped on comes here, not through on_trial_result: a
+            # trial stopped at its first rung would otherwise keep an empty curve.
+            if "accuracy" in result and len(curve) < int(result.get("epoch") or 0):
+                curve.append(float(result["accuracy"]))
         if not result.get("final") and seconds is not None:
             result = {**result, "seconds": seconds}
         for key in ("accuracy", "latency_ms", "seconds", "images_per_s"):
