@@ -87,7 +87,7 @@ def _train_job(arch_json: str, budget_json: str) -> dict[str, Any]:
     cfg = ArchConfig.from_json(arch_json)
     budget = TrainBudget.model_validate_json(budget_json)
     # One split for every training (split seed 0): seeds vary initialisation and order only.
-    data = load_data(budget.dataset, budget.img_size, budget.data_dir, seed=0,
+    data = load_data(budget.dataset, budget.img_size, budget.data_dir, split_seed=budget.data_seed,
                      train_limit=budget.train_subset, val_limit=budget.val_subset)
     result = train_proxy(cfg, data, budget)
     return {"status": result.status, "accuracy": result.val_acc,

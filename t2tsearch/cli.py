@@ -183,7 +183,8 @@ def validate(
                f"goal {space.effective_goal}")
     t = space.train
     typer.echo(f"  train        {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, "
-               f"warmup {t.warmup_epochs:g}, weight decay {t.weight_decay:g}, seed {t.seed}")
+               f"warmup {t.warmup_epochs:g}, weight decay {t.weight_decay:g}, seed {t.seed}, "
+               f"split seed {'= seed' if t.split_seed is None else t.split_seed}")
     typer.echo("  size         " + ("continuous" if survey.size is None
                                     else f"{survey.size:,} combinations"))
     fraction = survey.feasible_fraction
@@ -260,7 +261,10 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Epochs (default 3).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default 128).")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak AdamW learning rate (default 1e-3).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the split, the weights and the batches.")] = 0,
+    seed: Annotated[int, typer.Option(
+        help="Seed for the weights, the batch order and the augmentation.")] = 0,
+    split_seed: Annotated[int, typer.Option(
+        help="Seed for the train/validation split (and the --train-subset draw).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
     train_subset: Annotated[int | None, typer.Option(
         min=1, help="Train on this many images only (a class-balanced subset; smoke runs).")] = None,
@@ -283,12 +287,12 @@ def train(
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr}
     try:
         budget = TrainBudget(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
-                             img_size=size, seed=seed, device=device, measure_latency=latency,
-                             train_subset=train_subset,
+                             img_size=size, seed=seed, split_seed=split_seed, device=device,
+                             measure_latency=latency, train_subset=train_subset,
                              **{key: value for key, value in given.items() if value is not None})
     except ValidationError as err:
         raise UserError(format_validation_error(err)) from None
-    data = load_data(dataset, size, data_dir, seed=seed, train_limit=train_subset)
+    data = load_data(dataset, size, data_dir, split_seed=split_seed, train_limit=train_subset)
     cost_of = count_cost(cfg)
     name = arch if arch in _preset_names() else Path(arch).stem
 
@@ -504,9 +508,9 @@ def _print_fidelity(run: RunDir, epochs: int) -> None:
     """The proxy's fidelity at the budget just confirmed, in a few lines."""
     from t2tsearch.confirm import confirmed_table
     from t2tsearch.fidelity import run_fidelity
-    from t2tsearch.space import load_space
+    from t2tsearch.space import load_run_space
 
-    space = load_space(run.space_file)
+    space = load_run_space(run.space_file)
     measured = [f for f in run_fidelity(run, space, confirmed_table(run, space))
                 if f.epochs == epochs]
     if not measured:

@@ -24,7 +24,8 @@ from t2tsearch.results import (
     pareto_front,
     trials_table,
 )
-from t2tsearch.space import SearchSpace, load_space
+from t2tsearch.space import SearchSpace, load_run_space
+from t2tsearch.train import TrainBudget
 
 CONFIRM_STUDY = "t2tsearch-confirm"
 CONFIRM_COLUMNS = ["config_id", "seed", "epochs", "role", "status", "accuracy", "seconds",
@@ -49,7 +50,7 @@ def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFra
         return pd.DataFrame(columns=CONFIRM_COLUMNS)
     trials = study.get_trials(deepcopy=False)
     if run_epochs is None and any("epochs_budget" not in t.user_attrs for t in trials):
-        run_epochs = load_space(run.space_file).train.epochs
+        run_epochs = load_run_space(run.space_file).train.epochs
     rows = [{"config_id": t.user_attrs.get("config_id"), "seed": t.user_attrs.get("seed"),
              "epochs": int(t.user_attrs.get("epochs_budget", run_epochs)),
              "role": t.user_attrs.get("role", "front"),
@@ -139,6 +140,17 @@ def confirm_seeds(space: SearchSpace, seeds: int) -> list[int]:
     return [space.train.seed + offset for offset in range(1, seeds)]
 
 
+def confirm_budget(space: SearchSpace, seed: int) -> TrainBudget:
+    """The search's budget with another training seed, on the split the search measured on.
+
+    The split is pinned to the search's even in a run made before `split_seed` existed (where
+    it followed train.seed), so that every seed of an architecture meets the same validation
+    images and the spread over seeds is the spread of training alone.
+    """
+    return space.train.model_copy(update={"seed": seed, "split_seed": space.train.data_seed,
+                                          "measure_latency": False})
+
+
 def control_sample(table: pd.DataFrame, front_ids: Collection[str], group_names: Sequence[str],
                    count: int, seed: int) -> pd.DataFrame:
     """`count` full-budget architectures outside the front, drawn with `seed`, spread over groups.
@@ -194,7 +206,7 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
     if controls < 0:
         raise ConfirmError(f"confirm: --controls {controls}: give 0 or more")
     run = RunDir.open(run_path)
-    space = load_space(run.space_file)
+    space = load_run_space(run.space_file)
     run_epochs = space.train.epochs
     if epochs is not None and epochs <= run_epochs:
         raise ConfirmError(f"confirm: --epochs {epochs} is not above the run's budget (train.epochs "
@@ -228,8 +240,8 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
                 if (row["config_id"], seed, budget_epochs) in done_jobs:
                     skipped += 1
                     continue
-                budget = space.train.model_copy(update={"seed": seed, "epochs": budget_epochs,
-                                                        "measure_latency": False})
+                budget = confirm_budget(space, seed).model_copy(
+                    update={"epochs": budget_epochs})
                 jobs.append({"arch": row["arch"], "budget": budget.model_dump(mode="json"),
                              "macs": int(row["macs"]), "params": int(row["params"]),
                              "trial_number": int(row["trial"]),
@@ -322,6 +334,7 @@ class _Recorder:
         accuracy = result.get("accuracy")
         attrs = {"config_id": job["config_id"], "seed": job["seed"], "arch": job["arch"],
                  "epochs_budget": job["epochs"], "role": job["role"],
+                 "split_seed": job["budget"].get("split_seed"),
                  "status": status, "reason": result.get("reason", ""),
                  "seconds": result.get("seconds"), "source_trial": job["trial_number"],
                  "accuracy_curve": list(result.get("accuracy_curve") or [])}

@@ -367,14 +367,15 @@ def _imagefolder(info: DatasetInfo, root: Path, img_size: int, train_limit: int 
 
 
 def load_data(name: str = "mnist5k", img_size: int | None = None,
-              data_dir: str | os.PathLike[str] | None = None, seed: int = 0,
+              data_dir: str | os.PathLike[str] | None = None, split_seed: int = 0,
               train_limit: int | None = None, val_limit: int | None = None,
               num_workers: int | None = None) -> ProxyData:
     """Load a dataset at `img_size` (default: its native size), ready for `train_proxy`.
 
     Everything but imagefolder is held in memory as uint8 tensors resized once, and cached per
-    (dataset, folder, size, seed, limits) for the life of the process. `seed` fixes the
-    mnist5k train/val split (4,000/1,000, stratified) and the draw of `train_limit` images.
+    (dataset, folder, size, split seed, limits) for the life of the process. `split_seed` fixes
+    the mnist5k train/val split (4,000/1,000, stratified) and the draw of `train_limit` and
+    `val_limit` images: the data a run measures on, kept apart from the training seed.
     """
     info = dataset_info(name, data_dir)
     size = img_size or info.native_size
@@ -388,7 +389,7 @@ def load_data(name: str = "mnist5k", img_size: int | None = None,
     if num_workers is None:
         num_workers = min(8, max(0, (os.cpu_count() or 1) - 1))
 
-    key = (name, str(root), size, seed, train_limit, val_limit)
+    key = (name, str(root), size, split_seed, train_limit, val_limit)
     cached = _data_cache.get(key)
     if cached is not None:
         return cached
@@ -396,16 +397,16 @@ def load_data(name: str = "mnist5k", img_size: int | None = None,
                   mean=info.mean, std=info.std, augment=info.augment)
     if name == "imagefolder":
         assert root is not None
-        train, val = _imagefolder(info, root, size, train_limit, val_limit, seed)
+        train, val = _imagefolder(info, root, size, train_limit, val_limit, split_seed)
         # Folder datasets are not cached: they hold file lists, not pixels.
         return ProxyData(train=train, val=val, num_workers=num_workers, **common)
 
-    train_x, train_y, val_x, val_y = _in_memory_raw(name, root, seed)
+    train_x, train_y, val_x, val_y = _in_memory_raw(name, root, split_seed)
     if train_x.shape[1] != info.in_chans:
         raise DataError(f"{name}: found {train_x.shape[1]}-channel images under {root}, "
                         f"expected {info.in_chans}")
-    train_x, train_y = _subset(train_x, train_y, train_limit, seed)
-    val_x, val_y = _subset(val_x, val_y, val_limit, seed)
+    train_x, train_y = _subset(train_x, train_y, train_limit, split_seed)
+    val_x, val_y = _subset(val_x, val_y, val_limit, split_seed)
     data = ProxyData(train=TensorImages(resize_images(train_x, size), train_y),
                      val=TensorImages(resize_images(val_x, size), val_y), **common)
     _data_cache[key] = data

@@ -40,7 +40,7 @@ from t2tsearch.results import (
     pareto_front,
     trials_table,
 )
-from t2tsearch.space import SearchSpace, load_space
+from t2tsearch.space import SearchSpace, load_run_space
 
 PLOTLY_JS = "plotly.min.js"
 FRONT_TRACE = "Pareto front"  # the name the browser test looks the front trace up by
@@ -434,7 +434,7 @@ class RunData:
 def load_run(run_path: str | os.PathLike[str]) -> RunData:
     """Everything a report needs from a run directory; raises ReportError if nothing finished."""
     run = RunDir.open(run_path)
-    space = load_space(run.space_file)
+    space = load_run_space(run.space_file)
     study = run.load_study()
     search_table = trials_table(study)
     specs = objective_specs(space.objectives)
@@ -787,6 +787,10 @@ def _settings_html(data: RunData) -> str:
                    f"{s.reduction_factor:g})"),
         ("train budget", ", ".join(f"{k} {v}" for k, v in t.model_dump(mode="json").items()
                                    if v is not None)),
+        ("split seed", f"{t.split_seed}: every seed is measured on the same validation images"
+         if t.split_seed is not None else
+         f"follows train.seed (run made before split_seed existed): the search's trials used "
+         f"split {t.seed}; confirmations are pinned to it"),
     ]
     for index, session in enumerate(meta.get("sessions") or [], start=1):
         settings.append((f"session {index}", f"{session.get('start', '?')} to "

@@ -156,7 +156,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                 return candidate
         seen: set[str] = set()
         done: dict[str, float] = {}  # config id -> measured objective (first complete trial)
-        stopped: dict[str, float] = {}  # config id -> accuracy when the scheduler stopped it
+        stopped: dict[str, tuple[float, float]] = {}  # config id -> (accuracy, fidelity)
         pending: list[str] = []
         for t in trials:
             config_id = t.user_attrs.get("config_id")
@@ -165,11 +165,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             seen.add(config_id)
             if t.state == TrialState.COMPLETE and t.values is not None:
                 done.setdefault(config_id, float(t.values[self._measured]))
-            elif t.state == TrialState.PRUNED and self._metrics[self._measured] == "accuracy" \
-                    and t.user_attrs.get("accuracy_curve"):
-                # Stopped early by the scheduler: its last accuracy is evidence too (a low
-                # one, which is why it was stopped), though never a point of the front.
-                stopped.setdefault(config_id, float(t.user_attrs["accuracy_curve"][-1]))
+            elif (evidence := self._stopped_evidence(t)) is not None:
+                stopped.setdefault(config_id, evidence)
             elif t.state == TrialState.RUNNING and t.user_attrs.get("consumed"):
                 pending.append(config_id)
         fresh = [c for cid, c in self._pool.items() if cid not in seen]
@@ -187,6 +184,21 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         if len(done) + len(stopped) < self.n_startup_trials:
             return self._spread(fresh, list(by_id.values()))
         return self._best_improvement(fresh, by_id, done, stopped, pending)
+
+    def _stopped_evidence(self, trial: FrozenTrial) -> tuple[float, float] | None:
+        """(last accuracy, fidelity) of a trial the scheduler stopped early, else None.
+
+        Its last accuracy is evidence too, though never a point of the front. It enters the
+        surrogate with its fidelity (epochs reached / budget) as an input, so that one epoch's
+        accuracy is not read as a full training's (on the tabular benchmark better than leaving
+        it out)."""
+        curve = trial.user_attrs.get("accuracy_curve")
+        if trial.state != TrialState.PRUNED or self._metrics[self._measured] != "accuracy" \
+                or not curve:
+            return None
+        reached = trial.user_attrs.get("epochs") or len(curve)
+        fidelity = reached / max(trial.user_attrs.get("max_epochs") or reached, 1)
+        return float(curve[-1]), min(fidelity, 1.0)
 
     # ---- goal: compare_groups -------------------------------------------------------------------
     def _groups_of(self, candidate: Candidate) -> frozenset[str]:
@@ -251,7 +263,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
     def _best_for_group(self, group: str, fresh: list[Candidate], trials: Sequence[FrozenTrial],
                         ref_cost: np.ndarray | None) -> Candidate:
         done: dict[str, float] = {}
-        stopped: dict[str, float] = {}
+        stopped: dict[str, tuple[float, float]] = {}
         pending: list[str] = []
         by_id: dict[str, Candidate] = {}
         members: set[str] = set()
@@ -261,9 +273,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                 continue
             if t.state == TrialState.COMPLETE and t.values is not None:
                 done.setdefault(config_id, float(t.values[self._measured]))
-            elif t.state == TrialState.PRUNED and self._metrics[self._measured] == "accuracy" \
-                    and t.user_attrs.get("accuracy_curve"):
-                stopped.setdefault(config_id, float(t.user_attrs["accuracy_curve"][-1]))
+            elif (evidence := self._stopped_evidence(t)) is not None:
+                stopped.setdefault(config_id, evidence)
             elif t.state == TrialState.RUNNING and t.user_attrs.get("consumed"):
                 pending.append(config_id)
             else:
@@ -343,21 +354,23 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         return fresh[int(self._rng.choice(best))]
 
     def _best_improvement(self, fresh: list[Candidate], by_id: dict[str, Candidate],
-                          done: dict[str, float], stopped: dict[str, float],
+                          done: dict[str, float], stopped: dict[str, tuple[float, float]],
                           pending: list[str], front_of: frozenset[str] | None = None,
                           ref_cost: np.ndarray | None = None) -> Candidate:
         """The candidate of `fresh` with the largest expected improvement. The surrogate learns
-        from every observation; the front is that of the config ids in `front_of` (default:
-        all), with the cost reference point `ref_cost` (default: the run's reference point)."""
+        from every observation (stopped trials at their fidelity); the front is that of the
+        config ids in `front_of` (default: all), with the cost reference point `ref_cost`
+        (default: the run's reference point)."""
         front_ids = [cid for cid in done if cid in by_id and (front_of is None or cid in front_of)]
         observed = {**{cid: v for cid, v in stopped.items() if cid in by_id},
-                    **{cid: done[cid] for cid in done if cid in by_id}}
+                    **{cid: (done[cid], 1.0) for cid in done if cid in by_id}}
         if len(observed) < 2 or not front_ids:
             return self._spread(fresh, list(by_id.values()))
         sign = -1.0 if self._directions[self._measured] == "maximize" else 1.0
         encoder = _FeatureEncoder(list(self._pool.values()) + list(by_id.values()))
-        x_train = encoder.encode([by_id[cid] for cid in observed])
-        y_train = np.array([sign * value for value in observed.values()])  # as a loss
+        x_train = encoder.encode([by_id[cid] for cid in observed],
+                                 fidelity=[f for _, f in observed.values()])
+        y_train = np.array([sign * value for value, _ in observed.values()])  # as a loss
         model = _fit_gp(x_train, y_train, self.seed)
         mean, std = model.predict(encoder.encode(fresh), return_std=True)
         std = np.maximum(std, 1e-9)
@@ -382,19 +395,26 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
 
 # ---- the surrogate ---------------------------------------------------------------------------
 class _FeatureEncoder:
-    """ArchConfig fields (and log costs) as standardised numbers: numeric fields as log2 where
-    positive, categorical ones one-hot; fields constant over the pool are left out."""
+    """ArchConfig fields (and log costs) as standardised numbers, categorical ones one-hot;
+    fields constant over the pool are left out.
+
+    Numeric fields keep their order: a field that is positive over the pool is taken as its log
+    (widths and depths matter by ratio), one with zeros as log(value + offset), the offset half
+    its smallest positive value (so that 0 < 0.05 < 0.1 and 0 < 1 stay apart and in order), and
+    one with negative values as is. The log costs are logs already."""
 
     def __init__(self, pool: Sequence[Candidate]) -> None:
         rows = [c.fields for c in pool]
         keys = sorted({k for row in rows for k in row})
         self.numeric: list[str] = []
+        self.offsets: dict[str, float | None] = {}  # None: the value as is; else log(v + offset)
         self.categories: dict[str, list[str]] = {}
         for key in keys:
             values = [row.get(key) for row in rows]
             if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                 if len(set(values)) > 1:
                     self.numeric.append(key)
+                    self.offsets[key] = _log_offset(key, [float(v) for v in values])
             else:
                 labels = sorted({repr(v) for v in values})
                 if len(labels) > 1:
@@ -409,15 +429,30 @@ class _FeatureEncoder:
             vector = []
             for key in self.numeric:
                 value = float(row.get(key, 0.0))
-                vector.append(math.log2(value) if value > 0 and not key.startswith("log_") else value)
+                offset = self.offsets[key]
+                vector.append(value if offset is None else math.log(value + offset))
             for key, labels in self.categories.items():
                 label = repr(row.get(key))
                 vector.extend(1.0 if label == known else 0.0 for known in labels)
             out.append(vector)
         return np.asarray(out, dtype=float).reshape(len(rows), -1)
 
-    def encode(self, candidates: Sequence[Candidate]) -> np.ndarray:
-        return (self._matrix([c.fields for c in candidates]) - self.mean) / self.scale
+    def encode(self, candidates: Sequence[Candidate],
+               fidelity: Sequence[float] | None = None) -> np.ndarray:
+        """Standardised fields, and last the training fidelity (epochs reached / budget) as
+        log2: 0 for full-budget results and for the candidates, which are predicted at 1."""
+        fields = (self._matrix([c.fields for c in candidates]) - self.mean) / self.scale
+        levels = np.ones(len(candidates)) if fidelity is None else np.asarray(fidelity, float)
+        return np.column_stack([fields, np.log2(levels)])
+
+
+def _log_offset(key: str, values: Sequence[float]) -> float | None:
+    """How `_FeatureEncoder` takes a numeric field: log(v + offset), or None for v as is."""
+    if key.startswith("log_") or min(values) < 0:
+        return None
+    if min(values) > 0:
+        return 0.0
+    return 0.5 * min(v for v in values if v > 0)
 
 
 def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int):

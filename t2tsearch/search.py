@@ -48,6 +48,7 @@ from t2tsearch.space import (
     check_candidate,
     check_cost,
     grid_space,
+    load_run_space,
     load_space,
     parse_space,
     random_draws,
@@ -416,6 +417,10 @@ class StudySearcher:
         else:
             status = "stopped_early"
             reason = f"stopped by the scheduler after epoch {result.get('epoch', '?')}"
+            # The result the scheduler stopped on comes here, not through on_trial_result: a
+            # trial stopped at its first rung would otherwise keep an empty curve.
+            if "accuracy" in result and len(curve) < int(result.get("epoch") or 0):
+                curve.append(float(result["accuracy"]))
         if not result.get("final") and seconds is not None:
             result = {**result, "seconds": seconds}
         for key in ("accuracy", "latency_ms", "seconds", "images_per_s"):
@@ -571,7 +576,7 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     if resume is not None:
         run = RunDir.open(resume)
         source = str(run.space_file)
-        space = load_space(run.space_file)
+        space = load_run_space(run.space_file)
         create = False
     else:
         if space_path is None:
@@ -595,8 +600,8 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
 
     options = replace(options, evaluator=evaluator_from_spec(options.evaluator).spec)
     train = space.train
-    load_data(train.dataset, train.img_size, train.data_dir, train.seed, train_limit=10,
-              val_limit=10)
+    load_data(train.dataset, train.img_size, train.data_dir, split_seed=train.data_seed,
+              train_limit=10, val_limit=10)
     if run is None:
         run = RunDir.create(out, name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         run.space_file.write_text(space.to_yaml())

@@ -714,6 +714,28 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
 def load_space(path: str | Path) -> SearchSpace:
     """Read and validate a space file; every problem is a SpaceError with one line."""
     path = Path(path)
+    return parse_space(_read_space_yaml(path), str(path))
+
+
+def load_run_space(path: str | Path) -> SearchSpace:
+    """A run directory's space.yaml (the space as run), read as that run was made.
+
+    Runs made before `train.split_seed` existed drew their train/validation split from
+    `train.seed`; their space.yaml lacks the key, so it reads as None (the split follows the
+    seed) instead of the default 0 a new space gets. A run made since states it explicitly.
+    """
+    path = Path(path)
+    data = _read_space_yaml(path)
+    if isinstance(data, dict):
+        train = data.get("train")
+        if train is None:
+            data = {**data, "train": {"split_seed": None}}
+        elif isinstance(train, dict) and "split_seed" not in train:
+            data = {**data, "train": {**train, "split_seed": None}}
+    return parse_space(data, str(path))
+
+
+def _read_space_yaml(path: Path) -> Any:
     if path.is_dir():
         raise SpaceError(f"{path}: is a directory, not a space file")
     if not path.is_file():
@@ -729,7 +751,7 @@ def load_space(path: str | Path) -> SearchSpace:
         where = f"line {mark.line + 1}" if mark is not None else "(top level)"
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SpaceError(f"{path}: {where}: not valid YAML: {problem}") from None
-    return parse_space(data, str(path))
+    return data
 
 
 # ---- sampling ----------------------------------------------------------------------------------

@@ -48,7 +48,12 @@ class TrainBudget(BaseModel):
     augment: Literal["auto", "none", "shift", "crop_flip"] = "auto"
     mixup: float = Field(default=0.0, ge=0)
     cutmix: float = Field(default=0.0, ge=0)
+    # Initialisation, batch order and augmentation; confirm's extra seeds vary this one.
     seed: int = 0
+    # The train/validation split (and the draw of train_subset/val_subset), fixed per run so that
+    # every seed is measured on the same validation images. None: the split follows `seed`, as it
+    # did before this field existed (a run directory whose space.yaml lacks it loads as None).
+    split_seed: int | None = 0
     device: str = "auto"
     # auto: bf16 autocast on CUDA, fp32 on the CPU, where bf16 autocast measured slower on the
     # deep-narrow space's models even with AVX-512 BF16 (benchmarks/bench_train.py).
@@ -58,6 +63,11 @@ class TrainBudget(BaseModel):
     # Train/validate on a class-balanced subset of this many images (smoke runs and tests).
     train_subset: int | None = Field(default=None, ge=1)
     val_subset: int | None = Field(default=None, ge=1)
+
+    @property
+    def data_seed(self) -> int:
+        """The seed that draws the train/validation split: split_seed, or seed when unset."""
+        return self.seed if self.split_seed is None else self.split_seed
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,8 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
 
     started = time.perf_counter()
     if data is None:
-        data = load_data(budget.dataset, budget.img_size, budget.data_dir, seed=budget.seed,
+        data = load_data(budget.dataset, budget.img_size, budget.data_dir,
+                         split_seed=budget.data_seed,
                          train_limit=budget.train_subset, val_limit=budget.val_subset)
     if budget.augment != "auto" and isinstance(data.train, TensorImages):
         data = dataclasses.replace(data, augment=budget.augment)

@@ -14,6 +14,7 @@ from t2tsearch.confirm import (
     CONFIRM_STUDY,
     ConfirmError,
     apply_confirmation,
+    confirm_budget,
     confirmed_table,
     control_sample,
     load_confirmations,
@@ -23,7 +24,7 @@ from t2tsearch.confirm import (
 from t2tsearch.groups import PLANE
 from t2tsearch.report import build_report, load_run
 from t2tsearch.results import RunDir, full_budget, objective_specs, pareto_front
-from t2tsearch.space import load_space
+from t2tsearch.space import load_run_space, load_space
 from tests.report_data import make_tiny_run, synthetic_table
 
 
@@ -70,6 +71,23 @@ def test_confirm_trains_each_front_architecture_on_the_next_seeds(confirmed_run)
     assert (recorded["status"] == "complete").all() and (recorded["accuracy"] > 0).all()
     assert (summary.front["seeds"] == 2).all() or len(summary.front) != len(front)
     assert RunDir(run).read_meta()["confirm_sessions"][0]["end"]
+
+
+def test_the_extra_seeds_are_measured_on_the_search_split(confirmed_run):
+    run = confirmed_run[0]
+    split = load_run_space(RunDir(run).space_file).train.split_seed
+    assert split == 0
+    study = optuna.load_study(study_name=CONFIRM_STUDY, storage=RunDir(run).storage_url)
+    assert {(t.user_attrs["seed"], t.user_attrs["split_seed"]) for t in study.trials} == {(1, 0)}
+
+
+def test_an_old_run_confirms_on_the_split_its_search_used(tmp_path):
+    # Made before split_seed: the search's split followed train.seed (here 5).
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text("parameters: {backbone.depth: {choice: [1, 2]}}\ntrain: {seed: 5}\n")
+    space = load_run_space(space_file)
+    budgets = [confirm_budget(space, seed) for seed in (6, 7)]
+    assert [(b.seed, b.data_seed) for b in budgets] == [(6, 5), (7, 5)]
 
 
 def test_the_search_study_is_untouched(confirmed_run):

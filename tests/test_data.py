@@ -70,9 +70,9 @@ def test_mnist5k_split_is_stratified_and_seeded():
     assert data.img_size == 28 and data.in_chans == 1 and data.num_classes == 10
     assert torch.bincount(data.val.labels).tolist() == [100] * 10
     assert data.train.images.dtype == torch.uint8
-    again = load_data("mnist5k", seed=0)
+    again = load_data("mnist5k", split_seed=0)
     assert again is data  # cached in memory
-    other = load_data("mnist5k", seed=1)
+    other = load_data("mnist5k", split_seed=1)
     assert not torch.equal(other.val.images, data.val.images)
     # Train and validation never share an image.
     train_rows = {bytes(row) for row in data.train.images.flatten(1).numpy()[:500]}

@@ -193,6 +193,19 @@ def test_report_page_of_a_real_run(tiny_run, capsys):
     assert not list(tiny_run.glob(".report-*"))
 
 
+def test_an_old_run_without_split_seed_loads_as_it_was_made(tiny_run, tmp_path):
+    assert "split_seed: 0" in (tiny_run / "space.yaml").read_text()  # a new run states it
+    assert "<td>split seed</td><td>0: every seed is measured on the same validation images" in (
+        build_report(tiny_run, images=False).read_text())
+    run = copy_run(tiny_run, tmp_path)
+    space_file = run / "space.yaml"
+    space_file.write_text(space_file.read_text().replace("  split_seed: 0\n", ""))
+    data = load_run(run)
+    assert data.space.train.split_seed is None and data.space.train.data_seed == 0
+    page = build_report(run, images=False).read_text()
+    assert "follows train.seed (run made before split_seed existed)" in page
+
+
 def test_report_of_a_run_in_progress_says_it_is_partial(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
     study = RunDir(run).load_study()

@@ -14,7 +14,7 @@ from t2tsearch.cost import Cost
 from t2tsearch.errors import UserError
 from t2tsearch.pareto import hypervolume_of_losses
 from t2tsearch.quota import FILLS_QUOTA, group_quota
-from t2tsearch.sampler import CostAwareSampler, expected_improvement
+from t2tsearch.sampler import CostAwareSampler, _FeatureEncoder, expected_improvement
 from t2tsearch.search import make_sampler
 from t2tsearch.space import parse_space, suggest
 
@@ -126,6 +126,56 @@ def test_no_cost_objective_is_expected_improvement():
     assert ei == pytest.approx([10.0, 0.0], abs=1e-6)
 
 
+# ---- the surrogate's inputs ----------------------------------------------------------------------
+class _Row:
+    """What the encoder reads of a candidate: its fields."""
+
+    def __init__(self, **fields):
+        self.fields = fields
+
+
+VALUES = [0, 0.05, 0.1, 0.5, 1, 2, 3, 16, 128]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_encoder_keeps_the_order_of_every_numeric_field(seed):
+    """Brute force over pools drawn from values with zeros, fractions, ones and large ones: in
+    every numeric field, a larger value is always encoded larger (0 below 0.05 below 0.1 and
+    apart from 1), whatever the other fields do."""
+    rng = np.random.default_rng(seed)
+    fields = {f"f{i}": sorted(rng.choice(VALUES, size=rng.integers(2, 6), replace=False))
+              for i in range(4)}
+    fields["signed"] = [-2.0, -0.5, 0.0, 3.0]  # no field is negative today; still in order
+    fields["log_macs"] = [10.5, 12.0, 15.25]  # already a log: taken as is
+    pool = [_Row(**{key: rng.choice(values) for key, values in fields.items()},
+                 mixer=str(rng.choice(["performer", "transformer"])))
+            for _ in range(30)]
+    for key, values in fields.items():  # every value of every field present at least once
+        for value in values:
+            pool.append(_Row(**{k: (value if k == key else v[0]) for k, v in fields.items()},
+                             mixer="performer"))
+    encoder = _FeatureEncoder(pool)
+    encoded = encoder.encode(pool)
+    for key in fields:
+        column = encoded[:, encoder.numeric.index(key)]
+        raw = np.array([row.fields[key] for row in pool], dtype=float)
+        for a in range(len(pool)):
+            for b in range(len(pool)):
+                if raw[a] < raw[b]:
+                    assert column[a] < column[b], (key, raw[a], raw[b])
+                elif raw[a] == raw[b]:
+                    assert column[a] == column[b]
+
+
+def test_zero_is_below_a_tenth_and_apart_from_one():
+    pool = [_Row(drop_path_rate=v, depth=d) for v, d in ((0.0, 0), (0.1, 1), (0.05, 2), (0.0, 4))]
+    encoder = _FeatureEncoder(pool)
+    drop = encoder.encode(pool)[:, encoder.numeric.index("drop_path_rate")]
+    depth = encoder.encode(pool)[:, encoder.numeric.index("depth")]
+    assert drop[0] < drop[2] < drop[1] and drop[0] == drop[3]
+    assert depth[0] < depth[1] < depth[2] < depth[3]
+
+
 # ---- proposals ---------------------------------------------------------------------------------
 def test_proposals_respect_the_constraints_and_never_repeat():
     space = parse_space(SPACE)
@@ -177,6 +227,37 @@ def test_same_seed_same_proposals_and_it_finds_more_of_the_front_than_random():
         random_share.append(share({cfg.id for cfg in run_study(sampler, space, 12)[1]}))
     assert cost_aware > np.mean(random_share)
     assert cost_aware > 0.9
+
+
+def test_trials_stopped_early_enter_the_surrogate_at_their_fidelity(monkeypatch):
+    import t2tsearch.sampler as sampler_module
+
+    space = parse_space({**SPACE, "train": {**SPACE["train"], "epochs": 3}})
+    sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=0, n_startup_trials=3)
+    study, _ = run_study(sampler, space, 4)
+    trial, cfg = ask_like_the_search(study, space)  # stopped after 1 of 3 epochs at 12%
+    for key, value in (("accuracy_curve", [12.0]), ("epochs", 1), ("max_epochs", 3)):
+        trial.set_user_attr(key, value)
+    study.tell(trial, state=TrialState.PRUNED)
+    fits, predictions = [], []
+    real_fit = sampler_module._fit_gp
+
+    def spy_fit(x, y, seed):
+        model = real_fit(x, y, seed)
+        fits.append((x, y))
+        real_predict = model.predict
+        model.predict = lambda x_new, **kw: (predictions.append(x_new), real_predict(x_new, **kw))[1]
+        return model
+
+    monkeypatch.setattr(sampler_module, "_fit_gp", spy_fit)
+    assert sampler.propose(study.get_trials(deepcopy=False)) is not None
+    (x, y), = fits
+    assert len(y) == 5  # four full-budget results and the stopped one
+    stopped_rows = np.flatnonzero(y == -12.0)  # the loss is minus the accuracy
+    assert len(stopped_rows) == 1
+    assert x[stopped_rows[0], -1] == pytest.approx(np.log2(1 / 3))
+    assert np.all(np.delete(x[:, -1], stopped_rows) == 0.0)
+    assert all(np.all(x_new[:, -1] == 0.0) for x_new in predictions)  # predicted at full budget
 
 
 def test_enqueued_parameters_win_over_the_sampler():

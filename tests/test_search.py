@@ -254,6 +254,29 @@ def test_searcher_records_a_trial_that_raised_as_failed(tmp_path):
     assert "ray-2" in searcher.live and len(lines) == 1
 
 
+def test_a_trial_stopped_at_its_first_rung_keeps_its_accuracy(tmp_path):
+    # Ray-free: Tune hands the result a scheduler stops on to on_trial_complete only.
+    from t2tsearch.search import Progress, StudySearcher, open_study
+
+    space = load_space(write_space(tmp_path))
+    run = RunDir.create(tmp_path, "r")
+    run.space_file.write_text(space.to_yaml())
+    study = open_study(run, space, create=True)
+    searcher = StudySearcher(space, study, run, budget_left=2, progress=Progress(2, print))
+    searcher.suggest("ray-1")
+    searcher.on_trial_complete("ray-1", {"epoch": 1, "accuracy": 41.5, "epoch_seconds": 1.0,
+                                         "final": False}, error=False)
+    searcher.suggest("ray-2")
+    searcher.on_trial_result("ray-2", {"epoch": 1, "accuracy": 30.0, "epoch_seconds": 1.0,
+                                       "final": False})
+    searcher.on_trial_complete("ray-2", {"epoch": 2, "accuracy": 35.0, "epoch_seconds": 1.0,
+                                         "final": False}, error=False)
+    first, second = study.trials
+    assert first.state == second.state == optuna.trial.TrialState.PRUNED
+    assert first.user_attrs["accuracy_curve"] == [41.5] and first.user_attrs["epochs"] == 1
+    assert second.user_attrs["accuracy_curve"] == [30.0, 35.0]
+
+
 def test_missing_dataset_is_one_line_before_anything_runs(tmp_path, capsys):
     train = {**TINY_SPACE["train"], "dataset": "cifar10", "data_dir": str(tmp_path / "nowhere")}
     space = write_space(tmp_path, name="nodata", train=train)

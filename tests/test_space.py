@@ -15,6 +15,7 @@ from t2tsearch.space import (
     build_config,
     check_candidate,
     grid_space,
+    load_run_space,
     load_space,
     parse_count,
     parse_space,
@@ -169,6 +170,26 @@ def test_to_yaml_round_trips():
     space = load_space(SPACES / "t2t_module.yaml")
     again = space_from(space.to_yaml())
     assert again.model_dump() == space.model_dump()
+
+
+def test_a_run_space_without_split_seed_keeps_the_old_split(tmp_path):
+    """A new space gets split seed 0; a run's space.yaml made before the key existed reads as
+    None (the split follows train.seed), and a run made since states its split seed."""
+    text = (SPACES / "smoke.yaml").read_text()
+    assert "split_seed" not in text
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    assert load_space(path).train.split_seed == 0
+    old = load_run_space(path).train
+    assert old.split_seed is None and old.data_seed == old.seed
+    written = load_space(path).model_copy(update={"train": old.model_copy(
+        update={"seed": 4, "split_seed": 7})}).to_yaml()
+    path.write_text(written)
+    assert (load_run_space(path).train.seed, load_run_space(path).train.data_seed) == (4, 7)
+    # An old run rewritten on resume (to_yaml drops None) stays an old run.
+    path.write_text(load_space(SPACES / "smoke.yaml").model_copy(
+        update={"train": old}).to_yaml())
+    assert load_run_space(path).train.split_seed is None
 
 
 # ---- sampling ------------------------------------------------------------------------------

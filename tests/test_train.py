@@ -55,6 +55,38 @@ def test_same_seed_same_numbers_on_cpu(data):
     assert [m.train_loss for m in other.epochs] != [m.train_loss for m in first.epochs]
 
 
+def test_the_split_seed_fixes_the_validation_set_and_the_seed_the_training(monkeypatch):
+    import t2tsearch.train as train_module
+
+    loaded: list[ProxyData] = []
+
+    def spy(*args, **kwargs):
+        loaded.append(load_data(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr(train_module, "load_data", spy)
+    common = {"epochs": 1, "train_subset": 200, "val_subset": 80}
+    runs = [train_proxy(small_arch(), None, budget(seed=seed, split_seed=split, **common))
+            for seed, split in ((0, 0), (1, 0), (1, 3))]
+    same, other_seed, other_split = loaded
+    # Two training seeds, one split: the very same validation images and labels...
+    assert torch.equal(same.val.images, other_seed.val.images)
+    assert torch.equal(same.val.labels, other_seed.val.labels)
+    assert torch.equal(same.train.images, other_seed.train.images)
+    # ...and a different initialisation and batch order.
+    assert runs[0].epochs[0].train_loss != runs[1].epochs[0].train_loss
+    # Another split seed draws other validation images.
+    assert not torch.equal(same.val.images, other_split.val.images)
+    # The split itself: the reference is mnist5k's stratified split drawn with the split seed.
+    reference = load_data("mnist5k", img_size=SIZE, split_seed=3, train_limit=200, val_limit=80)
+    assert torch.equal(other_split.val.images, reference.val.images)
+
+
+def test_an_unset_split_seed_follows_the_seed_as_before():
+    old = TrainBudget(seed=5, split_seed=None)
+    assert old.data_seed == 5 and TrainBudget(seed=5).data_seed == 0
+
+
 def test_loads_the_data_itself_and_measures_latency():
     result = train_proxy(small_arch(), None,
                          budget(epochs=1, train_subset=128, val_subset=50, measure_latency=True))

@@ -107,8 +107,9 @@ def train_one(job: tuple[str, int]) -> dict[str, Any]:
     arch_json, seed = job
     cfg = ArchConfig.from_json(arch_json)
     budget = budget_for(seed)
-    # The same split the trainer would load for this seed (load_data caches it per process).
-    data = load_data(budget.dataset, budget.img_size, budget.data_dir, seed=budget.seed,
+    # The same split the trainer would load for this budget (load_data caches it per process).
+    data = load_data(budget.dataset, budget.img_size, budget.data_dir,
+                     split_seed=budget.data_seed,
                      train_limit=budget.train_subset, val_limit=budget.val_subset)
     cost = count_cost(cfg)
     result = train_proxy(cfg, data, budget)
