@@ -40,8 +40,8 @@ def load_confirmations(run: RunDir) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CONFIRM_COLUMNS)
 
 
-def seed_summary(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: int) -> pd.DataFrame:
-    """Per architecture with confirmations: seeds, mean, sample standard deviation, min, max.
+def seed_runs(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: int) -> pd.DataFrame:
+    """Every full-budget run (config_id, seed, accuracy) of the architectures with confirmations.
 
     The search's own full-budget result counts as the `base_seed` run of each architecture.
     """
@@ -50,7 +50,12 @@ def seed_summary(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: in
     extra = confirmations[confirmations["status"] == "complete"][["config_id", "seed", "accuracy"]]
     extra = extra[extra["config_id"].isin(search["config_id"])]
     runs = pd.concat([search, extra]).drop_duplicates(["config_id", "seed"], keep="last")
-    runs = runs[runs["config_id"].isin(extra["config_id"])]
+    return runs[runs["config_id"].isin(extra["config_id"])]
+
+
+def seed_summary(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: int) -> pd.DataFrame:
+    """Per architecture with confirmations: seeds, mean, sample standard deviation, min, max."""
+    runs = seed_runs(table, confirmations, base_seed)
     if runs.empty:
         return pd.DataFrame(columns=["config_id", "seeds", "mean", "std", "min", "max"])
     runs = runs.assign(accuracy=runs["accuracy"].astype(float))

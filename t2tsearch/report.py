@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.atomic import atomic_write
-from t2tsearch.confirm import confirmed_table
+from t2tsearch.confirm import confirmed_table, load_confirmations, seed_runs
 from t2tsearch.errors import UserError
 from t2tsearch.groups import PLANE, GroupComparison, Scale, compare_groups, group_members
 from t2tsearch.results import (
@@ -450,8 +450,10 @@ def group_comparison(data: RunData, bootstrap: int = 1000) -> GroupComparison | 
         raise ReportError(f"{data.run.path}: none of its {len(table)} trials belongs to any of "
                           f"the space's groups ({', '.join(names)}); check their conditions in "
                           f"{data.run.space_file}")
+    # Confirmed architectures bring every seed's run, which the interval resamples too.
+    runs = seed_runs(data.search_table, load_confirmations(data.run), data.space.train.seed)
     return compare_groups(table, names, run_scale(data), bootstrap=bootstrap,
-                          seed=data.space.search.seed)
+                          seed=data.space.search.seed, seed_runs=runs)
 
 
 # ---- the page --------------------------------------------------------------------------------------------
