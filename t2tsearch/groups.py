@@ -135,11 +135,12 @@ def matched_difference(first: pd.DataFrame, second: pd.DataFrame, names: tuple[s
     mean of its runs. The interval is a bootstrap over architectures (each group resampled with
     replacement) and, inside each drawn architecture, over its seeds. Every replicate is
     evaluated on the observed grid, never on the replicate's own range. The pairs bootstrap
-    of a least-squares fit has the spread of the HC0 sandwich, which is low by (n - 2) / n for a
-    line through n points, so each group's replicates are widened about its observed value by
+    of a least-squares fit has the variance of the HC0 sandwich, about (n - 2) / n of the true
+    one for a line through n points, so each group's replicates are widened about its observed value by
     sqrt(n / (n - 2)) before the 2.5% and 97.5% percentiles are taken (HC1); the interval always
-    contains the estimate. On simulated groups drawn from one curve this interval covers the
-    truth in 95-97% of runs (tests/test_groups.py, benchmarks/bench_interval.py).
+    contains the estimate. On groups of 6 to 24 architectures simulated from one curve, with
+    noise of 1.2 and 7.2 points, it held the true difference in 94.6-97.4% of 4,000 runs per
+    setting (benchmarks/bench_interval.py; tests/test_groups.py checks it in CI).
 
     Decided means the interval excludes 0, and the winner is the group on whose side of 0 the
     interval lies: the two never disagree.
