@@ -61,8 +61,8 @@ def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFra
     return pd.DataFrame(rows, columns=CONFIRM_COLUMNS)
 
 
-def seed_summary(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: int) -> pd.DataFrame:
-    """Per architecture with confirmations: seeds, mean, sample standard deviation, min, max.
+def seed_runs(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: int) -> pd.DataFrame:
+    """Every full-budget run (config_id, seed, accuracy) of the architectures with confirmations.
 
     The search's own full-budget result counts as the `base_seed` run of each architecture.
     """
@@ -71,7 +71,12 @@ def seed_summary(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: in
     extra = confirmations[confirmations["status"] == "complete"][["config_id", "seed", "accuracy"]]
     extra = extra[extra["config_id"].isin(search["config_id"])]
     runs = pd.concat([search, extra]).drop_duplicates(["config_id", "seed"], keep="last")
-    runs = runs[runs["config_id"].isin(extra["config_id"])]
+    return runs[runs["config_id"].isin(extra["config_id"])]
+
+
+def seed_summary(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: int) -> pd.DataFrame:
+    """Per architecture with confirmations: seeds, mean, sample standard deviation, min, max."""
+    runs = seed_runs(table, confirmations, base_seed)
     if runs.empty:
         return pd.DataFrame(columns=["config_id", "seeds", "mean", "std", "min", "max"])
     runs = runs.assign(accuracy=runs["accuracy"].astype(float))
@@ -105,14 +110,19 @@ def apply_confirmation(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFra
     return out
 
 
+def same_budget_confirmations(run: RunDir, space: SearchSpace) -> pd.DataFrame:
+    """The confirmations at the run's own budget (more seeds); trainings at longer budgets are
+    the fidelity's (t2tsearch.fidelity), never averaged with the search's results."""
+    confirmations = load_confirmations(run, space.train.epochs)
+    return confirmations[confirmations["epochs"] == space.train.epochs]
+
+
 def confirmed_table(run: RunDir, space: SearchSpace, table: pd.DataFrame | None = None
                     ) -> pd.DataFrame:
     """The run's trials table with the confirmations at its own budget applied (the table the
-    report draws); trainings at longer budgets are the fidelity's (t2tsearch.fidelity)."""
+    report draws)."""
     table = trials_table(run.load_study()) if table is None else table
-    confirmations = load_confirmations(run, space.train.epochs)
-    same_budget = confirmations[confirmations["epochs"] == space.train.epochs]
-    summary = seed_summary(table, same_budget, space.train.seed)
+    summary = seed_summary(table, same_budget_confirmations(run, space), space.train.seed)
     return apply_confirmation(table, summary)
 
 

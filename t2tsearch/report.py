@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.atomic import atomic_write
-from t2tsearch.confirm import confirmed_table
+from t2tsearch.confirm import confirmed_table, same_budget_confirmations, seed_runs
 from t2tsearch.errors import UserError
 from t2tsearch.fidelity import BudgetFidelity, not_measured_sentence, run_fidelity
 from t2tsearch.groups import (
@@ -515,8 +515,12 @@ def group_comparison(data: RunData, bootstrap: int = 1000) -> GroupComparison | 
         raise ReportError(f"{data.run.path}: none of its {len(table)} trials belongs to any of "
                           f"the space's groups ({', '.join(names)}); check their conditions in "
                           f"{data.run.space_file}")
+    # Confirmed architectures bring every seed's run, which the interval resamples too.
+    runs = seed_runs(data.search_table, same_budget_confirmations(data.run, data.space),
+                     data.space.train.seed)
     return compare_groups(table, names, run_scale(data), bootstrap=bootstrap,
-                          seed=data.space.search.seed, reference=data.reference)
+                          seed=data.space.search.seed, reference=data.reference,
+                          seed_runs=runs)
 
 
 # ---- the page --------------------------------------------------------------------------------------------

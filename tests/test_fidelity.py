@@ -92,9 +92,11 @@ def two_group_fidelity(proxy_gap: float, longer_gap: float | None) -> str:
     macs = np.geomspace(1e6, 3e7, 6)
     trend = 60 + 8 * np.log10(macs / 1e6)
     all_macs = np.concatenate([macs * 0.99, macs])
-    table = synthetic_table(all_macs, np.concatenate([trend + proxy_gap, trend]),
-                            groups=["a"] * 6 + ["b"] * 6)
+    # Noise-free data would make any gap, however small, decided: both budgets wiggle.
     wiggle = np.array([0.3, -0.2, 0.1, -0.3, 0.2, 0.0])
+    table = synthetic_table(all_macs, np.concatenate([trend + proxy_gap + wiggle,
+                                                      trend + wiggle[::-1]]),
+                            groups=["a"] * 6 + ["b"] * 6)
     if longer_gap is None:
         longer = np.concatenate([trend + wiggle, trend - wiggle])
     else:

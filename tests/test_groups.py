@@ -1,23 +1,45 @@
-"""Group comparison on synthetic tables where the answer is known: a clear win, undecidable cases."""
+"""Group comparison on synthetic tables where the answer is known: a clear win, undecidable cases,
+and simulations from one accuracy-vs-MACs model that check the interval's coverage and power."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from t2tsearch.groups import Scale, attainment, compare_groups, group_members, matched_difference
+from t2tsearch.groups import (
+    GRID_POINTS,
+    Scale,
+    compare_groups,
+    group_members,
+    matched_difference,
+)
 from tests.report_data import synthetic_table, two_groups
 
 PROXY = Scale(dataset="mnist5k", img_size=28, epochs=3)
 
 
-def test_attainment_is_the_best_accuracy_at_or_below_each_cost():
-    macs = np.array([3.0, 1.0, 2.0, 5.0])
-    accuracy = np.array([70.0, 50.0, 40.0, 65.0])
-    grid = np.array([0.5, 1.0, 2.5, 3.0, 10.0])
-    result = attainment(macs, accuracy, grid)
-    assert np.isnan(result[0])
-    assert result[1:].tolist() == [50.0, 50.0, 70.0, 70.0]
+def simulated_group(rng: np.random.Generator, size: int, shift: float = 0.0, noise: float = 1.2,
+                    prefix: str = "a") -> pd.DataFrame:
+    """Architectures from one accuracy-vs-MACs curve: MACs log-uniform over 1M-30M, accuracy
+    99 - 8 exp(-(log MACs - log 1M)) + shift + Gaussian noise (points)."""
+    log_macs = rng.uniform(np.log(1e6), np.log(3e7), size)
+    accuracy = 99 - 8 * np.exp(-(log_macs - np.log(1e6))) + shift + rng.normal(0, noise, size)
+    return pd.DataFrame({"config_id": [f"{prefix}{i}" for i in range(size)],
+                         "macs": np.exp(log_macs), "accuracy": accuracy})
+
+
+def test_the_difference_is_that_of_two_least_squares_lines_over_the_shared_range():
+    rng = np.random.default_rng(5)
+    first, second = simulated_group(rng, 8, prefix="a"), simulated_group(rng, 11, prefix="b")
+    diff = matched_difference(first, second, ("a", "b"), bootstrap=50)
+    low = max(first["macs"].min(), second["macs"].min())
+    high = min(first["macs"].max(), second["macs"].max())
+    grid = np.log(np.geomspace(low, high, GRID_POINTS))
+    lines = [np.polyval(np.polyfit(np.log(g["macs"]), g["accuracy"], 1), grid)
+             for g in (first, second)]
+    assert diff.macs_low == pytest.approx(low) and diff.macs_high == pytest.approx(high)
+    assert diff.difference == pytest.approx(np.mean(lines[0] - lines[1]))
 
 
 def test_a_clear_win_is_decided_with_an_interval_that_excludes_zero():
@@ -43,7 +65,7 @@ def test_the_winner_is_named_first_whichever_order_the_groups_are_listed():
     diff = result.differences[0]
     assert diff.difference < 0 and diff.winner == "a"
     assert result.verdict.startswith("a holds")
-    assert "+" in result.verdict.split("it is ")[1][:3]
+    assert "+" in result.verdict.split("it is on average ")[1][:3]
 
 
 def test_groups_that_do_not_differ_are_undecided_and_the_sentence_says_so():
@@ -100,3 +122,81 @@ def test_the_bootstrap_is_seeded():
     first = compare_groups(table, ["a", "b"], PROXY, bootstrap=100, seed=4)
     again = compare_groups(table, ["a", "b"], PROXY, bootstrap=100, seed=4)
     assert first.verdict == again.verdict
+
+
+@pytest.mark.parametrize("size", [6, 12])
+def test_the_95_interval_covers_zero_when_both_groups_come_from_one_model(size):
+    # 200 simulated comparisons where the truth is 0: a 95% interval must contain it in about
+    # 190; the old front-based interval named a winner in 18% (6 per group) and 8% (12).
+    rng = np.random.default_rng(size)
+    covered = 0
+    for _ in range(200):
+        diff = matched_difference(simulated_group(rng, size, prefix="a"),
+                                  simulated_group(rng, size, prefix="b"), ("a", "b"),
+                                  bootstrap=300, seed=int(rng.integers(1 << 31)))
+        covered += diff.ci_low <= 0 <= diff.ci_high
+    assert covered >= 186  # 93% of 200
+
+
+def test_a_true_difference_of_6_points_is_found_and_the_winner_is_right():
+    rng = np.random.default_rng(11)
+    winners = []
+    for _ in range(50):
+        diff = matched_difference(simulated_group(rng, 6, prefix="b"),
+                                  simulated_group(rng, 6, shift=6.0, prefix="a"), ("b", "a"),
+                                  bootstrap=300, seed=int(rng.integers(1 << 31)))
+        winners.append(diff.winner)
+    assert winners.count("a") >= 45 and "b" not in winners
+
+
+def test_the_winner_always_agrees_with_the_interval():
+    rng = np.random.default_rng(2)
+    for shift in (-3.0, -1.0, 0.0, 1.0, 3.0) * 8:
+        diff = matched_difference(simulated_group(rng, 5, shift=shift, noise=2.0, prefix="a"),
+                                  simulated_group(rng, 7, prefix="b"), ("a", "b"),
+                                  bootstrap=200, seed=int(rng.integers(1 << 31)))
+        assert diff.ci_low <= diff.difference <= diff.ci_high
+        if diff.ci_low > 0:
+            assert diff.decided and diff.winner == "a"
+        elif diff.ci_high < 0:
+            assert diff.decided and diff.winner == "b"
+        else:
+            assert not diff.decided and diff.winner is None
+
+
+def seeded_group(rng: np.random.Generator, size: int, seeds: int, seed_noise: float,
+                 prefix: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A simulated group whose architectures were each trained on `seeds` seeds: the table holds
+    the mean (as after confirm), the runs every seed's accuracy."""
+    table = simulated_group(rng, size, noise=0.5, prefix=prefix)
+    runs = pd.DataFrame([{"config_id": row.config_id, "seed": s,
+                          "accuracy": row.accuracy + rng.normal(0, seed_noise)}
+                         for row in table.itertuples() for s in range(seeds)])
+    means = runs.groupby("config_id")["accuracy"].mean()
+    return table.assign(accuracy=table["config_id"].map(means)), runs
+
+
+def test_seed_runs_are_resampled_inside_each_architecture():
+    rng = np.random.default_rng(4)
+    first, first_runs = seeded_group(rng, 6, seeds=3, seed_noise=4.0, prefix="a")
+    second, second_runs = seeded_group(rng, 6, seeds=3, seed_noise=4.0, prefix="b")
+    runs = pd.concat([first_runs, second_runs])
+    means_only = matched_difference(first, second, ("a", "b"), bootstrap=500)
+    with_seeds = matched_difference(first, second, ("a", "b"), bootstrap=500, seed_runs=runs)
+    # The estimate is the same (an architecture's accuracy is the mean of its runs) ...
+    assert with_seeds.difference == pytest.approx(means_only.difference)
+    # ... and the seeds' spread enters the interval.
+    assert (with_seeds.ci_high - with_seeds.ci_low) > (means_only.ci_high - means_only.ci_low)
+
+
+def test_with_seed_runs_the_interval_still_covers_zero():
+    rng = np.random.default_rng(8)
+    covered = 0
+    for _ in range(200):
+        first, first_runs = seeded_group(rng, 6, seeds=3, seed_noise=3.0, prefix="a")
+        second, second_runs = seeded_group(rng, 6, seeds=3, seed_noise=3.0, prefix="b")
+        diff = matched_difference(first, second, ("a", "b"), bootstrap=300,
+                                  seed=int(rng.integers(1 << 31)),
+                                  seed_runs=pd.concat([first_runs, second_runs]))
+        covered += diff.ci_low <= 0 <= diff.ci_high
+    assert covered >= 186
