@@ -84,6 +84,20 @@ def architectures(spread: list[tuple[int, int, int, float]]):
     return space, configs
 
 
+def _watch_parent() -> None:
+    """Pool workers end with the benchmark: a killed benchmark leaves no orphans training on."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _train_job(arch_json: str, budget_json: str) -> dict[str, Any]:
     """One training in a pool worker (one thread); what the work file records."""
     import torch
@@ -125,7 +139,8 @@ def run_jobs(jobs: list[tuple[str, str, Any, Any]], work: Path, workers: int) ->
         return done
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_watch_parent) as pool:
         futures = {pool.submit(_train_job, cfg.to_json(), budget.model_dump_json()):
                    (key, label, cfg, budget) for key, label, cfg, budget in todo}
         for count, future in enumerate(as_completed(futures), 1):
@@ -161,10 +176,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true",
                         help="4 architectures, 1 vs 5 epochs on 1,024 images (a smoke test)")
+    parser.add_argument("--pick", help="only these architectures, as 0-based indices into SPREAD "
+                                       "(e.g. 3,11,15: d2 w192, d8 w96, d16 w48)")
     parser.add_argument("--json", help="also write the summary table as JSON here")
     args = parser.parse_args()
 
-    space, configs = architectures(QUICK_SPREAD if args.quick else SPREAD)
+    spread = QUICK_SPREAD if args.quick else SPREAD
+    if args.pick:
+        spread = [SPREAD[int(i)] for i in args.pick.split(",")]
+    space, configs = architectures(spread)
     base = space.train.model_copy(update={"measure_latency": False})
     if args.quick:
         base = base.model_copy(update={"epochs": 1, "train_subset": 1024, "batch_size": 64,
