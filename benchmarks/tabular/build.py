@@ -222,7 +222,8 @@ def reuse_v1_rows(v1_table: Path, work_file: Path, configs: list[Any], verify: i
                   key=lambda row: (row["seconds"], row["id"]))
     if not todo:
         return 0
-    _init_worker(threads)
+    if verify > 0:
+        _init_worker(threads)
     work_file.parent.mkdir(parents=True, exist_ok=True)
     with work_file.open("a") as work:
         for old in todo[:verify]:
