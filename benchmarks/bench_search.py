@@ -347,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--space", type=Path, default=DEFAULT_SPACE)
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
     parser.add_argument("--schedulers", default=",".join(SCHEDULERS))
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=10,
+                        help="search seeds 0..N-1 (the run seeds, not the table's)")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--html", type=Path, default=None, help="write the plotly page here")
     parser.add_argument("--png", type=Path, default=None, help="and a PNG (needs a Chrome)")
