@@ -22,6 +22,7 @@ import pandas as pd
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cost import count_cost
 from t2tsearch.errors import UserError
+from t2tsearch.evaluator import trial_seed
 from t2tsearch.pareto import (
     MOST_POOL_DRAWS,
     needs_pool,
@@ -297,6 +298,8 @@ class StudySearcher:
             self.running_ids[cfg.id] = trial.number
             return {"arch": cfg.to_json(), "budget": self.space.train.model_dump(mode="json"),
                     "macs": cost.macs, "params": cost.params, "trial_number": trial.number,
+                    # picks the seed's row on a table with several (t2tsearch.evaluator)
+                    "trial_seed": trial_seed(self.space.search.seed, trial.number),
                     "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator,
                     # for the early-stopping scheduler's group brackets (t2tsearch.pareto_asha)
                     "groups": groups, FILLS_QUOTA: fills}
