@@ -332,15 +332,16 @@ class StudySearcher:
     def _queue_short_group_member(self) -> None:
         """The sampler keeps missing the short groups: queue a random feasible, untried member
         of one (the next ask returns it), or give up the quotas no random draw can fill."""
-        from t2tsearch.cost import count_cost
-
         deficits = self.deficits()
         seed = self.space.search.seed + len(self.study.get_trials(deepcopy=False))
+        tried = set(self.done_ids) | set(self.running_ids)
         for params, cfg in random_draws(self.space, QUOTA_DRAWS, seed):
-            if cfg.id in self.done_ids or cfg.id in self.running_ids or \
-                    not set(self.space.groups_of(cfg)) & set(deficits):
+            if cfg.id in tried or not set(self.space.groups_of(cfg)) & set(deficits):
                 continue
-            if check_candidate(cfg, self.space, count_cost(cfg, self.run.cost_cache)) is None:
+            tried.add(cfg.id)
+            # The architecture is checked before any count: counting one that cannot be built
+            # raises, and this runs inside Ray's suggest, where that would end the run.
+            if check_candidate(cfg, self.space, cache_dir=self.run.cost_cache) is None:
                 self.study.enqueue_trial(params, skip_if_exists=False)
                 return
         self.out_of_reach |= set(deficits)
