@@ -98,7 +98,7 @@ def apply_overrides(space: SearchSpace, overrides: dict[str, Any], source: str) 
     """The space with its `search:` section overridden, validated as if written in the file."""
     if not overrides:
         return space
-    data = space.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = space.as_data()  # keeps train.split_seed: None (an old run's split follows its seed)
     data["search"] = {**data["search"], **overrides}
     return parse_space(data, f"{source} (with command-line overrides)")
 

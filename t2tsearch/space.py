@@ -366,9 +366,16 @@ class SearchSpace(_Strict):
         values = config_fields(cfg)
         return [name for name, cond in self._groups.items() if cond.evaluate(values)]
 
+    def as_data(self) -> dict[str, Any]:
+        """The space as the YAML data that parses back to it: unset optional keys left out,
+        except `train.split_seed`, whose None (the split follows `train.seed`, as in runs made
+        before the key existed) differs from its default 0 and is written as `null`."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data["train"]["split_seed"] = self.train.split_seed
+        return data
+
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_none=True),
-                              sort_keys=False)
+        return yaml.safe_dump(self.as_data(), sort_keys=False)
 
 
 # ---- searchable fields -----------------------------------------------------------------------
