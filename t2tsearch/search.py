@@ -644,9 +644,16 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     progress = Progress(budget_left, echo)
     note, interrupted, unstarted = "", 0, 0
     if budget_left > 0:
-        note, interrupted, unstarted = _fit(space, study, run, budget_left, progress, options,
-                                            len(meta["sessions"]),
-                                            choose_reference=reference is None and not consumed)
+        try:
+            note, interrupted, unstarted = _fit(
+                space, study, run, budget_left, progress, options, len(meta["sessions"]),
+                choose_reference=reference is None and not consumed, source=source)
+        except UserError:
+            # A new run that cannot start (no feasible architecture to place its reference)
+            # leaves no directory behind: there is nothing in it to resume.
+            if create and not study.get_trials(deepcopy=False):
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
     table = write_trials_csv(run, study)
     meta = run.read_meta()
     meta["sessions"][-1]["end"] = now_iso()
@@ -689,10 +696,11 @@ def requeue_interrupted(study: optuna.Study) -> int:
 
 
 def start_reference(space: SearchSpace, sampler: optuna.samplers.BaseSampler,
-                    run: RunDir) -> dict[str, float]:
+                    run: RunDir, source: str | None = None) -> dict[str, float]:
     """The run's hypervolume reference, chosen as it starts (t2tsearch.pareto.run_reference):
     costs at their constraints, else from the first pool, the cost-aware sampler's own or, for
-    other samplers, one drawn and counted the same way from the run's seed."""
+    other samplers, one drawn and counted the same way from the run's seed. `source` names the
+    space in an error (default: the run's space.yaml)."""
     if not needs_pool(space):
         return run_reference(space)
     own = getattr(sampler, "reference", None)
@@ -702,17 +710,18 @@ def start_reference(space: SearchSpace, sampler: optuna.samplers.BaseSampler,
                           lambda cfg: count_cost(cfg, run.cost_cache),
                           lambda cfg, cost: check_candidate(cfg, space, cost))
     if not pool:
-        raise UserError(f"{run.space_file}: parameters: no feasible architecture among "
+        raise UserError(f"{source or run.space_file}: parameters: no feasible architecture among "
                         f"{MOST_POOL_DRAWS} random draws (t2tsearch validate says why)")
     return run_reference(space, pool)
 
 
 def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
          progress: Progress, options: SearchOptions, session: int,
-         choose_reference: bool = False) -> tuple[str, int, int]:
+         choose_reference: bool = False, source: str | None = None) -> tuple[str, int, int]:
     """Run Ray Tune until the searcher's budget is spent; (note, trials cut off by Ctrl-C,
     trials of the budget not started because Ctrl-C came between two trials). With
-    `choose_reference`, the run's reference point is chosen and stored in run.json first."""
+    `choose_reference`, the run's reference point is chosen and stored in run.json first
+    (`source` names the space if that fails)."""
     from ray import tune
 
     # Ray's start is mostly waiting on the processes it spawns: the cost-aware sampler counts
@@ -720,12 +729,18 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
     # the first trial can start.
     warm = getattr(study.sampler, "warm", None)
     prepared: dict[str, dict[str, float]] = {}
+    failed: list[BaseException] = []
 
     def prepare() -> None:
-        if warm is not None:
-            warm()
-        if choose_reference:
-            prepared["reference"] = start_reference(space, study.sampler, run)
+        # Its error is raised again in the main thread, after join: left to escape here, the
+        # thread's excepthook would print a traceback before the one-line user error.
+        try:
+            if warm is not None:
+                warm()
+            if choose_reference:
+                prepared["reference"] = start_reference(space, study.sampler, run, source)
+        except BaseException as err:  # raised again below
+            failed.append(err)
 
     warming = threading.Thread(target=prepare, name="warm-sampler", daemon=True)
     warming.start()
@@ -733,9 +748,10 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
         start_ray(options.address, options.verbose)
     finally:
         warming.join()
+    if failed:
+        raise failed[0]
     if choose_reference:
-        # Again here if the thread failed, so that its error reaches the user.
-        reference = prepared.get("reference") or start_reference(space, study.sampler, run)
+        reference = prepared["reference"]
         meta = run.read_meta()
         meta["reference"] = reference
         run.write_meta(meta)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 
 import optuna
+import pytest
 import yaml
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.results import RunDir, load_trials
 from t2tsearch.search import QUOTA_DRAWS, QUOTA_PATIENCE, Progress, StudySearcher, open_study
 from t2tsearch.space import check_architecture, load_space, random_draws
-from tests.test_search import GROUPED_SPACE
+from tests.test_search import GROUPED_SPACE, TINY_SPACE
 
 
 def drive(tmp_path, space_data: dict, fixed: dict, trials: int):
@@ -61,3 +65,34 @@ def test_the_quota_fallback_skips_members_that_cannot_be_built(tmp_path):
     assert check_architecture(ArchConfig.from_json(configs[1]["arch"]), space) is None
     assert searcher.budget_left == 0 and not searcher.out_of_reach
     assert (table["status"] == "quota").sum() == QUOTA_PATIENCE
+
+
+NOTHING_FITS = """
+import sys
+import t2tsearch.search as search
+# The error comes before any trial needs Ray; a run that went past it fails at once instead.
+search.start_ray = lambda address, verbose: None
+def past_the_reference(*args, **kwargs):
+    raise RuntimeError("the run went past choosing its reference")
+search.StudySearcher = past_the_reference
+from t2tsearch.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("sampler", ["ehvi", "random"])
+def test_a_space_where_nothing_fits_is_one_line_and_leaves_no_run(tmp_path, sampler):
+    # No MAC limit, so the reference is placed from a pool of feasible draws: none has so few
+    # parameters.
+    data = {**TINY_SPACE, "name": "nothing", "constraints": {"max_params": 10},
+            "search": {**TINY_SPACE["search"], "sampler": sampler}}
+    path = tmp_path / "nothing.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-c", NOTHING_FITS, "run", str(path), "--out", str(out)],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert f"{path}: parameters: no feasible architecture" in done.stderr
+    assert not out.exists() or not any(out.iterdir())
