@@ -140,9 +140,9 @@ def measure_fidelity(table: pd.DataFrame, confirmations: pd.DataFrame, proxy_epo
 def run_fidelity(run: RunDir, space: SearchSpace, table: pd.DataFrame,
                  scale: Scale | None = None, bootstrap: int = 1000) -> list[BudgetFidelity]:
     """`measure_fidelity` for a run directory: `table` is its confirmed trials table."""
-    from t2tsearch.confirm import load_confirmations
+    from t2tsearch.confirm import search_split_confirmations
 
-    confirmations = load_confirmations(run, space.train.epochs)
+    confirmations = search_split_confirmations(run, space)
     train = space.train
     scale = scale or Scale(train.dataset, train.img_size, train.epochs,
                            train_images=train.train_subset)

@@ -215,3 +215,51 @@ def test_the_control_sample_is_fixed_by_seed_and_table_content():
     others = {tuple(control_sample(table, [], ["a", "b"], 4, seed=s)["config_id"])
               for s in range(10)}
     assert len(others) > 1  # the seed draws; it is not a fixed order
+
+
+def test_records_from_before_the_split_was_pinned_are_trained_again(tmp_path, monkeypatch):
+    """Confirm once trained seed s on split s; the search measured on split 0. Such records
+    are neither averaged with the search's results nor counted as done."""
+    import t2tsearch.confirm as confirm
+    from tests.test_search import TINY_SPACE
+    from tests.test_search_guards import drive
+
+    data = {**TINY_SPACE, "search": {**TINY_SPACE["search"], "sampler": "random", "trials": 4}}
+    searcher, space, _, table, _ = drive(tmp_path, data, {}, trials=4)
+    run = searcher.run
+    assert (space.train.seed, space.train.data_seed) == (0, 0)
+    specs = objective_specs(space.objectives)
+    front_ids = list(pareto_front(confirmed_table(run, space), specs)["config_id"])
+    study = optuna.create_study(study_name=CONFIRM_STUDY, storage=run.storage_url,
+                                direction="maximize")
+    for config_id in front_ids:
+        for value, attrs in (
+                (99.0, {"seed": 1}),  # legacy, at the run's budget: seed 1 on split 1
+                (97.0, {"seed": 0, "epochs_budget": 5}),  # legacy, seed 0: split 0 all along
+                (60.0, {"seed": 2, "split_seed": 0, "epochs_budget": 1})):  # pinned
+            study.add_trial(optuna.trial.create_trial(value=value, user_attrs={
+                "config_id": config_id, "status": "complete", **attrs}))
+    records = load_confirmations(run)
+    assert sorted(zip(records["seed"], records["split_seed"], strict=True)) == sorted(
+        [(1, 1), (0, 0), (2, 0)] * len(front_ids))
+    on_split = confirm.search_split_confirmations(run, space)
+    assert sorted(zip(on_split["seed"], on_split["epochs"], strict=True)) == sorted(
+        [(0, 5), (2, 1)] * len(front_ids))
+    assert set(confirm.same_budget_confirmations(run, space)["seed"]) == {2}
+    # The report's accuracy of a front architecture: the mean of the search's and seed 2's.
+    confirmed = confirmed_table(run, space).set_index("trial")
+    searched = table[table["status"] == "complete"].drop_duplicates("config_id")
+    for _, row in searched[searched["config_id"].isin(front_ids)].iterrows():
+        assert confirmed.loc[row["trial"], "accuracy"] == pytest.approx(
+            (row["accuracy"] + 60.0) / 2)
+        assert confirmed.loc[row["trial"], "seeds"] == 2
+    # Seed 1 is trained again, on the search's split; seed 2 is done.
+    jobs = []
+    monkeypatch.setattr(confirm, "_train", lambda run, space, study, todo, *rest: (
+        jobs.extend(todo), 0)[1])
+    summary = run_confirm(run.path, seeds=3, echo=lambda line: None)
+    new_front = list(pareto_front(confirmed_table(run, space), specs)["config_id"])
+    expected = [(c, 1) for c in new_front] + [(c, 2) for c in new_front if c not in front_ids]
+    assert sorted((job["config_id"], job["seed"]) for job in jobs) == sorted(expected)
+    assert {job["budget"]["split_seed"] for job in jobs} == {0}
+    assert summary.skipped == len(set(new_front) & set(front_ids))
