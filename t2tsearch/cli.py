@@ -493,11 +493,14 @@ def confirm(
     summary = run_confirm(run_dir, seeds, epochs=epochs, controls=controls,
                           concurrency=concurrency, address=address, echo=typer.echo,
                           verbose=verbose)
+    # Failed trainings are counted, not an error (the exit status stays 0, as with --seeds):
+    # the next call trains them again.
+    done = f"{summary.trained} trained, {summary.skipped} already done, {summary.failed} failed"
     if epochs is not None:
+        typer.echo(f"{done} at {epochs} epochs")
         _print_fidelity(summary.run, epochs)
         return
-    typer.echo(f"{summary.trained} trained, {summary.skipped} already done, "
-               f"{summary.failed} failed; front after confirmation:")
+    typer.echo(f"{done}; front after confirmation:")
     for _, row in summary.front.iterrows():
         spread = f" ± {row['accuracy_std']:.2f} ({int(row['seeds'])} seeds)" if row["seeds"] > 1 else ""
         typer.echo(f"  trial {row['trial']:>4} {row['config_id']} acc {row['accuracy']:6.2f}%"

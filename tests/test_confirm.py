@@ -263,3 +263,40 @@ def test_records_from_before_the_split_was_pinned_are_trained_again(tmp_path, mo
     assert sorted((job["config_id"], job["seed"]) for job in jobs) == sorted(expected)
     assert {job["budget"]["split_seed"] for job in jobs} == {0}
     assert summary.skipped == len(set(new_front) & set(front_ids))
+
+
+def test_a_failed_training_counts_until_a_later_confirm_trains_it(tmp_path, monkeypatch, capsys):
+    """`confirm --epochs` says how many trainings failed; the fidelity counts a job (architecture,
+    seed) as failed only while no record of it completed."""
+    import t2tsearch.confirm as confirm
+    from t2tsearch.fidelity import run_fidelity
+    from tests.test_search import TINY_SPACE
+    from tests.test_search_guards import drive
+
+    data = {**TINY_SPACE, "search": {**TINY_SPACE["search"], "sampler": "random", "trials": 4}}
+    searcher, space, _, _, _ = drive(tmp_path, data, {}, trials=4)
+    run = searcher.run
+    outcomes = iter([{"status": "diverged", "reason": "loss is nan"}] * 2)
+
+    def fake_train(run, space, study, jobs, *rest):
+        # The first two trainings of the first call diverge; every other one completes.
+        recorder = confirm._Recorder(study, lambda line: None, len(jobs))
+        for number, job in enumerate(jobs):
+            recorder.record(job, next(outcomes, {"status": "complete", "accuracy": 80.0 + number,
+                                                 "accuracy_curve": [80.0 + number]}))
+        return recorder.failed
+
+    monkeypatch.setattr(confirm, "_train", fake_train)
+    assert main(["confirm", str(run.path), "--epochs", "5", "--controls", "1"]) == 0
+    out = capsys.readouterr().out
+    records = load_confirmations(run)
+    jobs = len(records)
+    assert jobs >= 2 and f"{jobs} trained, 0 already done, 2 failed at 5 epochs" in out
+    [fidelity] = run_fidelity(run, space, confirmed_table(run, space), bootstrap=10)
+    assert fidelity.failed == 2
+    # The next call trains the two failed jobs again, and they complete.
+    assert main(["confirm", str(run.path), "--epochs", "5", "--controls", "1"]) == 0
+    assert f"2 trained, {jobs - 2} already done, 0 failed at 5 epochs" in capsys.readouterr().out
+    assert (load_confirmations(run)["status"] != "complete").sum() == 2  # still on record
+    [fidelity] = run_fidelity(run, space, confirmed_table(run, space), bootstrap=10)
+    assert fidelity.failed == 0 and fidelity.architectures == jobs
