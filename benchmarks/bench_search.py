@@ -42,8 +42,6 @@ SCHEDULERS = ("none", "asha", "pareto_asha")
 BUDGETS = (10, 20, 30, 50, 100)
 TARGET_SHARE = 0.98
 REGRET_AT = 30
-# Statuses that never reached Ray's budget: rejected before training.
-_NOT_CONSUMED = ("infeasible", "duplicate")
 
 
 def sampler_key(sampler: str, trials: int) -> int:
@@ -128,10 +126,10 @@ def curve_of(table: pd.DataFrame, specs: Sequence[Any], front: TrueFront, starte
              run: RunCurve) -> RunCurve:
     """Hypervolume share (of the architectures found, at their mean accuracies), epochs trained
     and wall time after each consumed trial, in order."""
-    from t2tsearch.pareto import hypervolume
+    from t2tsearch.pareto import REJECTED, hypervolume
 
     table = credited(table, front)
-    consumed = table[~table["status"].isin(_NOT_CONSUMED)].sort_values("trial")
+    consumed = table[~table["status"].isin(REJECTED)].sort_values("trial")
     epochs_spent = 0
     for n in range(1, len(consumed) + 1):
         prefix = consumed.iloc[:n]

@@ -115,12 +115,13 @@ def test_a_search_is_credited_with_means_not_its_draws(tmp_path):
     from t2tsearch.pareto import objective_specs
 
     # A made-up search: each trial served the last complete seed of its architecture (a noisy
-    # draw), then a duplicate rejected (not consumed), a stopped one, and a reused one.
+    # draw), then a duplicate and a quota rejection (not consumed), a stopped one, and a reused one.
     ids = sorted(truth)[:12]
     trials = [{"config_id": cid, "status": "complete", "accuracy": truth[cid]["finals"][-1],
                "macs": truth[cid]["macs"], "params": truth[cid]["macs"] // 10, "epochs": 2,
                "reused_from": math.nan} for cid in ids]
     trials.append({**trials[0], "status": "duplicate", "epochs": 0})
+    trials.append({**trials[3], "status": "quota", "epochs": 0})
     trials.append({**trials[1], "status": "stopped_early", "epochs": 1})
     trials.append({**trials[2], "reused_from": 2, "epochs": 2})
     table = pd.DataFrame(trials)
@@ -132,7 +133,7 @@ def test_a_search_is_credited_with_means_not_its_draws(tmp_path):
     found: list[tuple[float, float]] = []
     expected = []
     for trial in trials:
-        if trial["status"] == "duplicate":
+        if trial["status"] in ("duplicate", "quota"):
             continue
         if trial["status"] == "complete":
             cid = trial["config_id"]
