@@ -398,14 +398,16 @@ def run(
 
 
 def next_commands(run_path: str | Path) -> list[str]:
-    """What to run after a finished search: the report, and for a space with groups the
-    confirmation that measures whether the verdict holds at a longer budget."""
+    """What to run after a finished search: the report, and for a trained run of a space with
+    groups the confirmation that measures whether the verdict holds at a longer budget (a run
+    answered from a tabular benchmark has nothing to confirm: confirm refuses it)."""
     from t2tsearch.fidelity import confirm_command, suggested_epochs
+    from t2tsearch.results import RunDir
     from t2tsearch.space import load_space
 
     lines = [f"next: t2tsearch report {run_path}"]
     space = load_space(Path(run_path) / "space.yaml")
-    if space.groups:
+    if space.groups and RunDir(Path(run_path)).table_evaluator() is None:
         lines.append(f"      {confirm_command(run_path, space)}   (does the group verdict hold "
                      f"at {suggested_epochs(space)} epochs?)")
     return lines

@@ -232,6 +232,11 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
     if controls < 0:
         raise ConfirmError(f"confirm: --controls {controls}: give 0 or more")
     run = RunDir.open(run_path)
+    table_spec = run.table_evaluator()
+    if table_spec is not None:
+        raise ConfirmError(f"confirm: {run.path} was answered from a tabular benchmark "
+                           f"({table_spec}), not trained; confirming it would train its "
+                           f"architectures for real, so it is refused")
     space = load_run_space(run.space_file)
     run_epochs = space.train.epochs
     if epochs is not None and epochs <= run_epochs:

@@ -108,6 +108,15 @@ class RunDir:
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write(self.run_json, json.dumps(meta, indent=2, default=str))
 
+    def table_evaluator(self) -> str | None:
+        """'table:FILE' when a session of the run was answered from a tabular benchmark instead
+        of training (run.json records each session's evaluator); None for a trained run."""
+        for session in self.read_meta().get("sessions", []):
+            spec = str(session.get("evaluator", "train"))
+            if spec.startswith("table:"):
+                return spec
+        return None
+
     def load_study(self) -> optuna.Study:
         return optuna.load_study(study_name=STUDY_NAME, storage=self.storage_url)
 

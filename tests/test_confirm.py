@@ -300,3 +300,25 @@ def test_a_failed_training_counts_until_a_later_confirm_trains_it(tmp_path, monk
     assert (load_confirmations(run)["status"] != "complete").sum() == 2  # still on record
     [fidelity] = run_fidelity(run, space, confirmed_table(run, space), bootstrap=10)
     assert fidelity.failed == 0 and fidelity.architectures == jobs
+
+
+def test_a_run_answered_from_a_table_is_not_confirmed(tmp_path, capsys):
+    """Confirming a tabular benchmark's run would train for real: refused in one line, and the
+    run does not suggest it."""
+    from t2tsearch.cli import next_commands
+    from tests.test_search import GROUPED_SPACE
+    from tests.test_search_guards import drive
+
+    searcher, _, _, _, _ = drive(tmp_path, GROUPED_SPACE, {}, trials=4)
+    run = searcher.run
+    run.write_meta({"sessions": [{"evaluator": "train"}]})
+    assert any("t2tsearch confirm" in line for line in next_commands(run.path))
+    run.write_meta({"sessions": [{"evaluator": "train"}, {"evaluator": "table:bench.json.gz"}]})
+    assert [line for line in next_commands(run.path) if "confirm" in line] == []
+    for args in (["--seeds", "2"], ["--epochs", "5"]):
+        assert main(["confirm", str(run.path), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(run.path) in err
+        assert "answered from a tabular benchmark (table:bench.json.gz)" in err
+    with pytest.raises(KeyError):  # nothing was started: no confirm study
+        optuna.load_study(study_name=CONFIRM_STUDY, storage=run.storage_url)
