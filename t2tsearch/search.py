@@ -32,7 +32,7 @@ from t2tsearch.pareto import (
     run_reference,
     table_reference,
 )
-from t2tsearch.quota import FILLS_QUOTA, describe_deficits, group_quota, tally_groups
+from t2tsearch.quota import FILLS_QUOTA, describe_deficits, tally_groups
 from t2tsearch.results import (
     REJECTED,
     STUDY_NAME,
@@ -230,8 +230,8 @@ class StudySearcher:
         self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
         self.gave_up: str | None = None
         # goal: compare_groups: each group's quota of full-budget architectures (t2tsearch.quota).
-        self.compare_groups = space.effective_goal == "compare_groups"
-        self.quota = group_quota(space.search.trials, len(space.groups))
+        self.quota = space.group_quota
+        self.compare_groups = self.quota > 0
         self.out_of_reach: set[str] = set()  # groups whose quota no random draw could fill
         self.notes: list[str] = []
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -633,9 +633,8 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
 
     echo = options.echo
     goal = ""
-    if space.effective_goal == "compare_groups":
-        goal = (f"comparing {len(space.groups)} groups "
-                f"({group_quota(space.search.trials, len(space.groups))} full-budget "
+    if space.group_quota:
+        goal = (f"comparing {len(space.groups)} groups ({space.group_quota} full-budget "
                 f"architectures each), ")
     echo(f"run {run.path}: space '{space.name}', {space.search.sampler} sampler, "
          f"{space.search.effective_scheduler} scheduler, {goal}{space.search.trials} trials "
@@ -659,25 +658,14 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     meta["sessions"][-1]["end"] = now_iso()
     run.write_meta(meta)
     front = pareto_front(table, objective_specs(space.objectives)) if not table.empty else table
-    quota, counts = 0, {}
-    if space.effective_goal == "compare_groups":
-        quota = group_quota(space.search.trials, len(space.groups))
-        counts = group_counts(table, list(space.groups))
+    counts = {}
+    if space.group_quota:
+        # The count the quota was filled by (t2tsearch.quota): distinct complete architectures.
+        tally = tally_groups(study.get_trials(deepcopy=False), list(space.groups),
+                             space.group_quota)
+        counts = {group: len(ids) for group, ids in tally.complete.items()}
     return RunSummary(run=run, table=table, front=front, note=note, interrupted=interrupted,
-                      unstarted=unstarted, quota=quota, group_counts=counts)
-
-
-def group_counts(table: pd.DataFrame, groups: list[str]) -> dict[str, int]:
-    """Distinct full-budget architectures of each group in a trials table."""
-    counts = dict.fromkeys(groups, 0)
-    if table.empty:
-        return counts
-    done = table[table["status"] == "complete"].drop_duplicates("config_id")
-    for names in done["groups"].fillna(""):
-        for name in str(names).split(","):
-            if name in counts:
-                counts[name] += 1
-    return counts
+                      unstarted=unstarted, quota=space.group_quota, group_counts=counts)
 
 
 def requeue_interrupted(study: optuna.Study) -> int:

@@ -361,6 +361,16 @@ class SearchSpace(_Strict):
             return self.search.goal
         return "compare_groups" if self.groups else "front"
 
+    @property
+    def group_quota(self) -> int:
+        """Full-budget architectures each group is owed under `goal: compare_groups`
+        (t2tsearch.quota); 0 when the search is not comparing groups."""
+        from t2tsearch.quota import group_quota
+
+        if self.effective_goal != "compare_groups":
+            return 0
+        return group_quota(self.search.trials, len(self.groups))
+
     def groups_of(self, cfg: ArchConfig) -> list[str]:
         """Names of the groups `cfg` belongs to, in the order the space lists them."""
         values = config_fields(cfg)
