@@ -8,6 +8,13 @@ every result before it proposes again) whose trials are answered by the table (`
 table:FILE`). One Ray session serves all runs. A budget's figures are read from the first trials
 of the longest run whose sampler settings are the same (see `sampler_key`), so a 30-trial search
 and the first 30 trials of a 100-trial search with the same seed are the same search.
+
+Noise: where the table holds several seeds of an architecture, each trial is answered by the
+seed its trial seed picks (t2tsearch.evaluator), so the sampler sees noisy accuracies. The score
+does not: the true front is built from each architecture's mean final accuracy over the table's
+seeds, and a search is credited with the mean of every architecture it completed, not with the
+draw it was served (`true_front`, `curve_of`). The share therefore measures which architectures
+a search found, on the same scale as the true front.
 """
 
 from __future__ import annotations
@@ -35,8 +42,6 @@ SCHEDULERS = ("none", "asha", "pareto_asha")
 BUDGETS = (10, 20, 30, 50, 100)
 TARGET_SHARE = 0.98
 REGRET_AT = 30
-# Statuses that never reached Ray's budget: rejected before training.
-_NOT_CONSUMED = ("infeasible", "duplicate")
 
 
 def sampler_key(sampler: str, trials: int) -> int:
@@ -49,32 +54,59 @@ def sampler_key(sampler: str, trials: int) -> int:
 
 @dataclass
 class TrueFront:
-    """The table's own best: every architecture at its full budget."""
+    """The table's own best: every architecture at its full budget, at its mean accuracy."""
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame  # one row per architecture: config_id, status, accuracy (mean), costs
     reference: dict[str, float]
     hypervolume: float
+    # config id -> mean final accuracy over the table's complete seeds of it
+    mean_accuracy: dict[str, float] = field(default_factory=dict)
+    seeds: int = 1  # the most seeds any architecture has in the table
 
 
 def true_front(table_path: Path, space: Any) -> TrueFront:
-    """Hypervolume of all the table's seed-0 rows under the reference a run of `space` would
-    choose (t2tsearch.pareto.run_reference): accuracy at chance level, each cost at the space's
-    constraint or, without one, 1.1 x its largest value over the table's complete rows."""
+    """Hypervolume of every architecture of the table at its mean final accuracy over the
+    table's complete seeds of it (a seed that diverged or failed is left out of the mean; an
+    architecture with no complete seed is not complete), under the reference a run of `space`
+    would choose (t2tsearch.pareto.run_reference): accuracy at chance level, each cost at the
+    space's constraint or, without one, 1.1 x its largest value over the table's complete
+    architectures. A one-seed table gives its seed-0 rows, as before."""
     from t2tsearch.evaluator import read_table
     from t2tsearch.pareto import hypervolume, objective_specs, run_reference
 
     specs, epochs = objective_specs(space.objectives), space.train.epochs
 
     _, rows = read_table(table_path)
-    records = [{"config_id": r["id"], "status": r["status"],
+    records = [{"config_id": r["id"], "seed": int(r["seed"]), "status": r["status"],
                 "accuracy": r["accuracy"][epochs - 1] if len(r["accuracy"]) >= epochs else None,
                 "macs": r["macs"], "params": r["params"]}
-               for r in rows if int(r["seed"]) == 0]
-    frame = pd.DataFrame(records)
-    done = frame[frame["status"] == "complete"].dropna(subset=["accuracy"])
+               for r in rows]
+    per_seed = pd.DataFrame(records)
+    per_seed["usable"] = (per_seed["status"] == "complete") & per_seed["accuracy"].notna()
+    usable = per_seed[per_seed["usable"]]
+    means = usable.groupby("config_id")["accuracy"].mean()
+    frame = per_seed.groupby("config_id", sort=False).agg(
+        macs=("macs", "first"), params=("params", "first"), usable=("usable", "any"))
+    frame = frame.reset_index()
+    frame["status"] = frame["usable"].map({True: "complete", False: "failed"})
+    frame["accuracy"] = frame["config_id"].map(means)
+    frame = frame.drop(columns="usable")
+    done = frame[frame["status"] == "complete"]
     pool = list(done[["macs", "params"]].astype(float).itertuples(index=False))
     reference = run_reference(space, pool)
-    return TrueFront(frame, reference, hypervolume(frame, specs, reference))
+    seeds = int(per_seed.groupby("config_id")["seed"].nunique().max()) if len(per_seed) else 0
+    return TrueFront(frame, reference, hypervolume(frame, specs, reference),
+                     {str(k): float(v) for k, v in means.items()}, seeds)
+
+
+def credited(table: pd.DataFrame, front: TrueFront) -> pd.DataFrame:
+    """A search's trials with every completed architecture credited its mean accuracy over the
+    table's seeds (the true front's scale) instead of the seed draw the search was served."""
+    out = table.copy()
+    done = out["status"] == "complete"
+    means = out.loc[done, "config_id"].map(front.mean_accuracy)
+    out.loc[done, "accuracy"] = means.fillna(out.loc[done, "accuracy"])
+    return out
 
 
 @dataclass
@@ -92,10 +124,12 @@ class RunCurve:
 
 def curve_of(table: pd.DataFrame, specs: Sequence[Any], front: TrueFront, started: float,
              run: RunCurve) -> RunCurve:
-    """Hypervolume share, epochs trained and wall time after each consumed trial, in order."""
-    from t2tsearch.pareto import hypervolume
+    """Hypervolume share (of the architectures found, at their mean accuracies), epochs trained
+    and wall time after each consumed trial, in order."""
+    from t2tsearch.pareto import REJECTED, hypervolume
 
-    consumed = table[~table["status"].isin(_NOT_CONSUMED)].sort_values("trial")
+    table = credited(table, front)
+    consumed = table[~table["status"].isin(REJECTED)].sort_values("trial")
     epochs_spent = 0
     for n in range(1, len(consumed) + 1):
         prefix = consumed.iloc[:n]
@@ -298,13 +332,21 @@ def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers:
     return curves, front
 
 
+def _noise_note(table_seeds: int) -> str:
+    if table_seeds <= 1:
+        return "one seed per architecture: no evaluation noise"
+    return (f"up to {table_seeds} seeds per architecture: trials served the seed their trial "
+            f"seed picks, scored at per-architecture mean accuracy")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
     parser.add_argument("--space", type=Path, default=DEFAULT_SPACE)
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
     parser.add_argument("--schedulers", default=",".join(SCHEDULERS))
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=10,
+                        help="search seeds 0..N-1 (the run seeds, not the table's)")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--html", type=Path, default=None, help="write the plotly page here")
     parser.add_argument("--png", type=Path, default=None, help="and a PNG (needs a Chrome)")
@@ -321,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         saved = [json.loads(path.read_text()) for path in args.from_json]
         curves = [RunCurve(**run) for data in saved for run in data["runs"]]
         reference, true_hv = saved[0]["reference"], saved[0]["true_hypervolume"]
+        table_seeds = saved[0].get("table_seeds", 1)  # files before noisy tables: seed 0 only
         seeds = len({c.seed for c in curves})
         command = [part for data in saved for part in (*data["command"], ";")][:-1]
     else:
@@ -331,15 +374,18 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(out, ignore_errors=True)
         reference, true_hv, seeds = front.reference, front.hypervolume, args.seeds
+        table_seeds = front.seeds
     rows = summarise(curves, budgets)
     print(f"\ntable {args.table}: true-front hypervolume {true_hv:.4g} (reference: accuracy "
           f"{reference['accuracy']:.2f}%, MACs {reference.get('macs', math.nan) / 1e6:.2f}M); "
-          f"concurrency 1, {seeds} seeds; HV as % of the true front, mean ± s.e.\n")
+          f"concurrency 1, {seeds} seeds; HV as % of the true front, mean ± s.e.; "
+          f"{_noise_note(table_seeds)}\n")
     print(format_summary(rows, budgets))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"command": command, "reference": reference,
                                          "true_hypervolume": true_hv,
+                                         "table_seeds": table_seeds,
                                          "runs": [asdict(c) for c in curves]}))
     if args.html or args.png:
         fig = figure(curves, budgets)

@@ -398,14 +398,16 @@ def run(
 
 
 def next_commands(run_path: str | Path) -> list[str]:
-    """What to run after a finished search: the report, and for a space with groups the
-    confirmation that measures whether the verdict holds at a longer budget."""
+    """What to run after a finished search: the report, and for a trained run of a space with
+    groups the confirmation that measures whether the verdict holds at a longer budget (a run
+    answered from a tabular benchmark has nothing to confirm: confirm refuses it)."""
     from t2tsearch.fidelity import confirm_command, suggested_epochs
+    from t2tsearch.results import RunDir
     from t2tsearch.space import load_space
 
     lines = [f"next: t2tsearch report {run_path}"]
     space = load_space(Path(run_path) / "space.yaml")
-    if space.groups:
+    if space.groups and RunDir(Path(run_path)).table_evaluator() is None:
         lines.append(f"      {confirm_command(run_path, space)}   (does the group verdict hold "
                      f"at {suggested_epochs(space)} epochs?)")
     return lines
@@ -493,11 +495,14 @@ def confirm(
     summary = run_confirm(run_dir, seeds, epochs=epochs, controls=controls,
                           concurrency=concurrency, address=address, echo=typer.echo,
                           verbose=verbose)
+    # Failed trainings are counted, not an error (the exit status stays 0, as with --seeds):
+    # the next call trains them again.
+    done = f"{summary.trained} trained, {summary.skipped} already done, {summary.failed} failed"
     if epochs is not None:
+        typer.echo(f"{done} at {epochs} epochs")
         _print_fidelity(summary.run, epochs)
         return
-    typer.echo(f"{summary.trained} trained, {summary.skipped} already done, "
-               f"{summary.failed} failed; front after confirmation:")
+    typer.echo(f"{done}; front after confirmation:")
     for _, row in summary.front.iterrows():
         spread = f" ± {row['accuracy_std']:.2f} ({int(row['seeds'])} seeds)" if row["seeds"] > 1 else ""
         typer.echo(f"  trial {row['trial']:>4} {row['config_id']} acc {row['accuracy']:6.2f}%"

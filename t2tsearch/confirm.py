@@ -28,8 +28,8 @@ from t2tsearch.space import SearchSpace, load_run_space
 from t2tsearch.train import TrainBudget
 
 CONFIRM_STUDY = "t2tsearch-confirm"
-CONFIRM_COLUMNS = ["config_id", "seed", "epochs", "role", "status", "accuracy", "seconds",
-                   "reason"]
+CONFIRM_COLUMNS = ["config_id", "seed", "split_seed", "epochs", "role", "status", "accuracy",
+                   "seconds", "reason"]
 DEFAULT_CONTROLS = 6  # other architectures re-trained beside the front at a longer budget
 
 
@@ -42,7 +42,9 @@ def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFra
     """One row per recorded (config_id, seed, epochs) training; empty when confirm never ran.
 
     `epochs` is the budget the training ran for; records written before budgets were recorded
-    ran at the run's own, `run_epochs` (read from the run's space when None).
+    ran at the run's own, `run_epochs` (read from the run's space when None). `split_seed` is
+    the train/validation split it was measured on; records written before the split was pinned
+    to the search's drew it from their own seed.
     """
     try:
         study = optuna.load_study(study_name=CONFIRM_STUDY, storage=run.storage_url)
@@ -52,6 +54,7 @@ def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFra
     if run_epochs is None and any("epochs_budget" not in t.user_attrs for t in trials):
         run_epochs = load_run_space(run.space_file).train.epochs
     rows = [{"config_id": t.user_attrs.get("config_id"), "seed": t.user_attrs.get("seed"),
+             "split_seed": _split_of(t.user_attrs),
              "epochs": int(t.user_attrs.get("epochs_budget", run_epochs)),
              "role": t.user_attrs.get("role", "front"),
              "status": t.user_attrs.get("status", "failed"),
@@ -59,6 +62,19 @@ def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFra
              "seconds": t.user_attrs.get("seconds"), "reason": t.user_attrs.get("reason", "")}
             for t in trials]
     return pd.DataFrame(rows, columns=CONFIRM_COLUMNS)
+
+
+def _split_of(attrs: dict[str, Any]) -> Any:
+    split = attrs.get("split_seed")
+    return attrs.get("seed") if split is None else split
+
+
+def search_split_confirmations(run: RunDir, space: SearchSpace) -> pd.DataFrame:
+    """The confirmations measured on the search's own split (`space.train.data_seed`), at every
+    budget. Others (recorded before the split was pinned: seed s on split s) are not comparable
+    with the search's results; leaving them out here makes `run_confirm` train them again."""
+    confirmations = load_confirmations(run, space.train.epochs)
+    return confirmations[confirmations["split_seed"] == space.train.data_seed]
 
 
 def seed_runs(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: int) -> pd.DataFrame:
@@ -113,7 +129,7 @@ def apply_confirmation(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFra
 def same_budget_confirmations(run: RunDir, space: SearchSpace) -> pd.DataFrame:
     """The confirmations at the run's own budget (more seeds); trainings at longer budgets are
     the fidelity's (t2tsearch.fidelity), never averaged with the search's results."""
-    confirmations = load_confirmations(run, space.train.epochs)
+    confirmations = search_split_confirmations(run, space)
     return confirmations[confirmations["epochs"] == space.train.epochs]
 
 
@@ -216,6 +232,11 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
     if controls < 0:
         raise ConfirmError(f"confirm: --controls {controls}: give 0 or more")
     run = RunDir.open(run_path)
+    table_spec = run.table_evaluator()
+    if table_spec is not None:
+        raise ConfirmError(f"confirm: {run.path} was answered from a tabular benchmark "
+                           f"({table_spec}), not trained; confirming it would train its "
+                           f"architectures for real, so it is refused")
     space = load_run_space(run.space_file)
     run_epochs = space.train.epochs
     if epochs is not None and epochs <= run_epochs:
@@ -239,7 +260,7 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=CONFIRM_STUDY, storage=storage, direction="maximize",
                                 load_if_exists=True)
-    done = load_confirmations(run, run_epochs)
+    done = search_split_confirmations(run, space)
     complete = done[done["status"] == "complete"]
     done_jobs = set(zip(complete["config_id"], complete["seed"], complete["epochs"], strict=True))
     jobs = []

@@ -2,7 +2,10 @@
 
 An evaluator takes an architecture and a training budget and returns a `TrainResult`, reporting
 each epoch through `on_epoch` as training would (True from `on_epoch` stops it). The search sees
-no difference, so samplers and schedulers can be benchmarked on a table in seconds.
+no difference, so samplers and schedulers can be benchmarked on a table in seconds. Each trial
+also carries a trial seed (`trial_seed`, from the run's seed and the trial number): training
+ignores it (it trains with `budget.seed`), a table with several seeds of an architecture uses it
+to pick which seed's row answers, so a search on the table meets the seed noise training has.
 Like train.py, this module must never import from t2tsearch.search.
 """
 
@@ -11,22 +14,34 @@ from __future__ import annotations
 import gzip
 import json
 import math
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.errors import UserError
 from t2tsearch.train import EpochCallback, EpochMetrics, TrainBudget, TrainResult
 
 
+def trial_seed(run_seed: int, trial_number: int) -> int:
+    """A trial's own seed, the same for the same (run seed, trial number) on every machine and
+    Python (no `hash()`, which is salted per process): a 32-bit draw of NumPy's SeedSequence."""
+    return int(np.random.SeedSequence([int(run_seed), int(trial_number)]).generate_state(1)[0])
+
+
 class Evaluator(Protocol):
-    """Answers one trial: `cfg` under `budget`, each epoch to `on_epoch` (True = stop)."""
+    """Answers one trial: `cfg` under `budget`, each epoch to `on_epoch` (True = stop).
+
+    `trial_seed` (see `trial_seed`) is the trial's own seed; None outside a search."""
 
     # How `evaluator_from_spec` names it; absolute, since Ray workers run in other folders.
     spec: str
 
     def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
-                 on_epoch: EpochCallback | None = None) -> TrainResult: ...
+                 on_epoch: EpochCallback | None = None,
+                 trial_seed: int | None = None) -> TrainResult: ...
 
 
 class TrainerEvaluator:
@@ -35,7 +50,10 @@ class TrainerEvaluator:
     spec = "train"
 
     def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
-                 on_epoch: EpochCallback | None = None) -> TrainResult:
+                 on_epoch: EpochCallback | None = None,
+                 trial_seed: int | None = None) -> TrainResult:
+        # Training is seeded by budget.seed alone (the run's train.seed, or confirm's extra
+        # seeds): the trial seed exists for tables, which have no other source of noise.
         from t2tsearch.train import train_proxy
 
         return train_proxy(cfg, None, budget, on_epoch)
@@ -44,9 +62,13 @@ class TrainerEvaluator:
 class TableEvaluator:
     """Answers from a table of trained architectures (benchmarks/tabular/build.py writes one).
 
-    A row is looked up by the config's id and `budget.seed`; when the table has no row for that
-    seed (it trains a second seed on a quarter of the grid only), the seed-0 row answers, or any
-    row of that architecture. An architecture not in the table comes back "invalid" with the
+    Which row answers: in a search, each trial comes with a trial seed, and among the seeds the
+    table holds for the architecture (sorted) the one at `trial_seed % count` answers, so
+    different trials of one architecture meet different seeds, as trainings would, and the same
+    (run seed, trial number) always meets the same one. An architecture with one row always gets
+    it (a one-seed table answers as it did before trial seeds). Without a trial seed (a direct
+    call) the row is looked up by `budget.seed`, falling back to seed 0's row, or any row of the
+    architecture. An architecture not in the table comes back "invalid" with the
     reason "not in the table FILE", so the search records it as infeasible and goes on.
     The table's own budget holds: a space asking for more epochs than it has gets "invalid".
     Accepts the versioned table (`.json.gz` or `.json`: {"header", "rows"}) or a build's work
@@ -58,8 +80,17 @@ class TableEvaluator:
         self.spec = f"table:{self.path.resolve()}"
         self.header, rows = read_table(self.path)
         self.rows: dict[tuple[str, int], dict[str, Any]] = {}
+        seeds: dict[str, set[int]] = defaultdict(set)
         for row in rows:
             self.rows[(row["id"], int(row["seed"]))] = row
+            seeds[row["id"]].add(int(row["seed"]))
+        # Each architecture's seeds, sorted, for the trial seed to pick from.
+        self.seeds: dict[str, list[int]] = {cid: sorted(held) for cid, held in seeds.items()}
+
+    def seed_for(self, config_id: str, trial_seed: int) -> int | None:
+        """The table seed a trial with `trial_seed` is answered by; None when not in the table."""
+        held = self.seeds.get(config_id)
+        return held[trial_seed % len(held)] if held else None
 
     def lookup(self, config_id: str, seed: int = 0) -> dict[str, Any] | None:
         """The row answering (config_id, seed): that seed's, else seed 0's, else any; or None."""
@@ -69,8 +100,13 @@ class TableEvaluator:
         return row
 
     def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
-                 on_epoch: EpochCallback | None = None) -> TrainResult:
-        row = self.lookup(cfg.id, budget.seed)
+                 on_epoch: EpochCallback | None = None,
+                 trial_seed: int | None = None) -> TrainResult:
+        if trial_seed is None:
+            row = self.lookup(cfg.id, budget.seed)
+        else:
+            seed = self.seed_for(cfg.id, trial_seed)
+            row = None if seed is None else self.rows[(cfg.id, seed)]
         if row is None:
             return TrainResult("invalid", f"not in the table {self.path}")
         accuracy = list(row["accuracy"])

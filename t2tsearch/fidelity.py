@@ -54,7 +54,7 @@ class BudgetFidelity:
     p_value: float | None
     proxy_front: int  # architectures non-dominated (accuracy-MACs) at the proxy, among these
     front_kept: int  # of them, still non-dominated at `epochs`
-    failed: int  # trainings at this budget that did not complete
+    failed: int  # jobs (architecture, seed) at this budget with no completed training
     proxy_comparison: GroupComparison | None = None  # these architectures at the proxy budget
     comparison: GroupComparison | None = None  # the same at `epochs`
     pairs: tuple[PairOutcome, ...] = ()
@@ -130,7 +130,10 @@ def measure_fidelity(table: pd.DataFrame, confirmations: pd.DataFrame, proxy_epo
                                                              comparison.differences, strict=True))
         accuracies = longer_table[["config_id", "macs", "groups", "role", "proxy_accuracy",
                                    "accuracy", "seeds"]].reset_index(drop=True)
-        failed = int((at_budget["status"] != "complete").sum())
+        # A job (architecture, seed) counts as failed only while no record of it completed:
+        # a later confirm that trained it again successfully settles it.
+        jobs = at_budget.groupby(["config_id", "seed"])["status"]
+        failed = int((~jobs.agg(lambda statuses: (statuses == "complete").any())).sum())
         out.append(BudgetFidelity(proxy_epochs, epochs, accuracies, tau, p_value,
                                   len(proxy_front), len(proxy_front & longer_front), failed,
                                   proxy_comparison, comparison, pairs))
@@ -140,9 +143,9 @@ def measure_fidelity(table: pd.DataFrame, confirmations: pd.DataFrame, proxy_epo
 def run_fidelity(run: RunDir, space: SearchSpace, table: pd.DataFrame,
                  scale: Scale | None = None, bootstrap: int = 1000) -> list[BudgetFidelity]:
     """`measure_fidelity` for a run directory: `table` is its confirmed trials table."""
-    from t2tsearch.confirm import load_confirmations
+    from t2tsearch.confirm import search_split_confirmations
 
-    confirmations = load_confirmations(run, space.train.epochs)
+    confirmations = search_split_confirmations(run, space)
     train = space.train
     scale = scale or Scale(train.dataset, train.img_size, train.epochs,
                            train_images=train.train_subset)

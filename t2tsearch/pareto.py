@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from t2tsearch.cost import Cost
     from t2tsearch.space import SearchSpace
 
+# Statuses of proposals rejected before training (t2tsearch.results.STATUSES): they cost no time
+# or budget, and their costs never place a reference.
+REJECTED = ("infeasible", "duplicate", "quota")
+
 # The first pool: draws counted for the reference when a cost has no constraint (the
 # cost-aware sampler's first pool is the same size), and the most drawn looking for a feasible
 # architecture in a space where few are.
@@ -211,7 +215,7 @@ def with_measured(reference: Mapping[str, float], specs: Sequence[ObjectiveSpec]
 def table_reference(space: SearchSpace, table: pd.DataFrame) -> dict[str, float]:
     """The reference of a run that stored none (started before references were stored): the
     same rule with the run's trained trials standing in for the first pool."""
-    trained = table[~table["status"].isin(("infeasible", "duplicate"))]
+    trained = table[~table["status"].isin(REJECTED)]
     pool = []
     for _, row in trained.dropna(subset=reference_costs(space)).iterrows():
         pool.append(_Costs(**{c: float(row[c]) for c in ("macs", "params") if c in row}))

@@ -21,6 +21,7 @@ from t2tsearch.errors import UserError
 
 # Pareto fronts and hypervolume live in t2tsearch.pareto; re-exported for older imports.
 from t2tsearch.pareto import METRIC_COLUMNS as METRIC_COLUMNS
+from t2tsearch.pareto import REJECTED as REJECTED
 from t2tsearch.pareto import ObjectiveSpec as ObjectiveSpec
 from t2tsearch.pareto import full_budget as full_budget
 from t2tsearch.pareto import hypervolume as hypervolume
@@ -32,8 +33,7 @@ STUDY_NAME = "t2tsearch"
 # Status of a trial in the table. Only `complete` rows are full-budget results.
 STATUSES = ("complete", "stopped_early", "infeasible", "duplicate", "quota", "diverged", "oom",
             "failed", "running")
-# Proposals rejected before training: they cost no time and no budget.
-REJECTED = ("infeasible", "duplicate", "quota")
+# Proposals rejected before training (REJECTED, from t2tsearch.pareto) cost no time or budget.
 
 # Columns every table has, in this order; ArchConfig fields follow, then the rest.
 LEADING_COLUMNS = [
@@ -107,6 +107,15 @@ class RunDir:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write(self.run_json, json.dumps(meta, indent=2, default=str))
+
+    def table_evaluator(self) -> str | None:
+        """'table:FILE' when a session of the run was answered from a tabular benchmark instead
+        of training (run.json records each session's evaluator); None for a trained run."""
+        for session in self.read_meta().get("sessions", []):
+            spec = str(session.get("evaluator", "train"))
+            if spec.startswith("table:"):
+                return spec
+        return None
 
     def load_study(self) -> optuna.Study:
         return optuna.load_study(study_name=STUDY_NAME, storage=self.storage_url)

@@ -36,7 +36,7 @@ from t2tsearch.arch import ArchConfig
 from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
 from t2tsearch.pareto import METRIC_COLUMNS, hypervolume_of_losses, run_reference
-from t2tsearch.quota import group_quota, tally_groups
+from t2tsearch.quota import tally_groups
 from t2tsearch.space import (
     KNOWN_BEFORE_TRAINING,
     SearchSpace,
@@ -103,8 +103,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         self._measured = next(i for i, m in enumerate(self._metrics)
                               if m not in KNOWN_BEFORE_TRAINING)
         self._known = [i for i, m in enumerate(self._metrics) if m in KNOWN_BEFORE_TRAINING]
-        self.compare_groups = space.effective_goal == "compare_groups"
-        self.quota = group_quota(space.search.trials, len(space.groups))
+        self.quota = space.group_quota
+        self.compare_groups = self.quota > 0
         self._groups: dict[str, frozenset[str]] = {}  # config id -> its groups
 
     # ---- Optuna's sampler interface --------------------------------------------------------------

@@ -22,6 +22,7 @@ import pandas as pd
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cost import count_cost
 from t2tsearch.errors import UserError
+from t2tsearch.evaluator import trial_seed
 from t2tsearch.pareto import (
     MOST_POOL_DRAWS,
     needs_pool,
@@ -31,7 +32,7 @@ from t2tsearch.pareto import (
     run_reference,
     table_reference,
 )
-from t2tsearch.quota import FILLS_QUOTA, describe_deficits, group_quota, tally_groups
+from t2tsearch.quota import FILLS_QUOTA, describe_deficits, tally_groups
 from t2tsearch.results import (
     REJECTED,
     STUDY_NAME,
@@ -97,7 +98,7 @@ def apply_overrides(space: SearchSpace, overrides: dict[str, Any], source: str) 
     """The space with its `search:` section overridden, validated as if written in the file."""
     if not overrides:
         return space
-    data = space.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = space.as_data()  # keeps train.split_seed: None (an old run's split follows its seed)
     data["search"] = {**data["search"], **overrides}
     return parse_space(data, f"{source} (with command-line overrides)")
 
@@ -229,8 +230,8 @@ class StudySearcher:
         self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
         self.gave_up: str | None = None
         # goal: compare_groups: each group's quota of full-budget architectures (t2tsearch.quota).
-        self.compare_groups = space.effective_goal == "compare_groups"
-        self.quota = group_quota(space.search.trials, len(space.groups))
+        self.quota = space.group_quota
+        self.compare_groups = self.quota > 0
         self.out_of_reach: set[str] = set()  # groups whose quota no random draw could fill
         self.notes: list[str] = []
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -297,6 +298,8 @@ class StudySearcher:
             self.running_ids[cfg.id] = trial.number
             return {"arch": cfg.to_json(), "budget": self.space.train.model_dump(mode="json"),
                     "macs": cost.macs, "params": cost.params, "trial_number": trial.number,
+                    # picks the seed's row on a table with several (t2tsearch.evaluator)
+                    "trial_seed": trial_seed(self.space.search.seed, trial.number),
                     "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator,
                     # for the early-stopping scheduler's group brackets (t2tsearch.pareto_asha)
                     "groups": groups, FILLS_QUOTA: fills}
@@ -329,15 +332,16 @@ class StudySearcher:
     def _queue_short_group_member(self) -> None:
         """The sampler keeps missing the short groups: queue a random feasible, untried member
         of one (the next ask returns it), or give up the quotas no random draw can fill."""
-        from t2tsearch.cost import count_cost
-
         deficits = self.deficits()
         seed = self.space.search.seed + len(self.study.get_trials(deepcopy=False))
+        tried = set(self.done_ids) | set(self.running_ids)
         for params, cfg in random_draws(self.space, QUOTA_DRAWS, seed):
-            if cfg.id in self.done_ids or cfg.id in self.running_ids or \
-                    not set(self.space.groups_of(cfg)) & set(deficits):
+            if cfg.id in tried or not set(self.space.groups_of(cfg)) & set(deficits):
                 continue
-            if check_candidate(cfg, self.space, count_cost(cfg, self.run.cost_cache)) is None:
+            tried.add(cfg.id)
+            # The architecture is checked before any count: counting one that cannot be built
+            # raises, and this runs inside Ray's suggest, where that would end the run.
+            if check_candidate(cfg, self.space, cache_dir=self.run.cost_cache) is None:
                 self.study.enqueue_trial(params, skip_if_exists=False)
                 return
         self.out_of_reach |= set(deficits)
@@ -629,9 +633,8 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
 
     echo = options.echo
     goal = ""
-    if space.effective_goal == "compare_groups":
-        goal = (f"comparing {len(space.groups)} groups "
-                f"({group_quota(space.search.trials, len(space.groups))} full-budget "
+    if space.group_quota:
+        goal = (f"comparing {len(space.groups)} groups ({space.group_quota} full-budget "
                 f"architectures each), ")
     echo(f"run {run.path}: space '{space.name}', {space.search.sampler} sampler, "
          f"{space.search.effective_scheduler} scheduler, {goal}{space.search.trials} trials "
@@ -640,33 +643,29 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     progress = Progress(budget_left, echo)
     note, interrupted, unstarted = "", 0, 0
     if budget_left > 0:
-        note, interrupted, unstarted = _fit(space, study, run, budget_left, progress, options,
-                                            len(meta["sessions"]),
-                                            choose_reference=reference is None and not consumed)
+        try:
+            note, interrupted, unstarted = _fit(
+                space, study, run, budget_left, progress, options, len(meta["sessions"]),
+                choose_reference=reference is None and not consumed, source=source)
+        except UserError:
+            # A new run that cannot start (no feasible architecture to place its reference)
+            # leaves no directory behind: there is nothing in it to resume.
+            if create and not study.get_trials(deepcopy=False):
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
     table = write_trials_csv(run, study)
     meta = run.read_meta()
     meta["sessions"][-1]["end"] = now_iso()
     run.write_meta(meta)
     front = pareto_front(table, objective_specs(space.objectives)) if not table.empty else table
-    quota, counts = 0, {}
-    if space.effective_goal == "compare_groups":
-        quota = group_quota(space.search.trials, len(space.groups))
-        counts = group_counts(table, list(space.groups))
+    counts = {}
+    if space.group_quota:
+        # The count the quota was filled by (t2tsearch.quota): distinct complete architectures.
+        tally = tally_groups(study.get_trials(deepcopy=False), list(space.groups),
+                             space.group_quota)
+        counts = {group: len(ids) for group, ids in tally.complete.items()}
     return RunSummary(run=run, table=table, front=front, note=note, interrupted=interrupted,
-                      unstarted=unstarted, quota=quota, group_counts=counts)
-
-
-def group_counts(table: pd.DataFrame, groups: list[str]) -> dict[str, int]:
-    """Distinct full-budget architectures of each group in a trials table."""
-    counts = dict.fromkeys(groups, 0)
-    if table.empty:
-        return counts
-    done = table[table["status"] == "complete"].drop_duplicates("config_id")
-    for names in done["groups"].fillna(""):
-        for name in str(names).split(","):
-            if name in counts:
-                counts[name] += 1
-    return counts
+                      unstarted=unstarted, quota=space.group_quota, group_counts=counts)
 
 
 def requeue_interrupted(study: optuna.Study) -> int:
@@ -685,10 +684,11 @@ def requeue_interrupted(study: optuna.Study) -> int:
 
 
 def start_reference(space: SearchSpace, sampler: optuna.samplers.BaseSampler,
-                    run: RunDir) -> dict[str, float]:
+                    run: RunDir, source: str | None = None) -> dict[str, float]:
     """The run's hypervolume reference, chosen as it starts (t2tsearch.pareto.run_reference):
     costs at their constraints, else from the first pool, the cost-aware sampler's own or, for
-    other samplers, one drawn and counted the same way from the run's seed."""
+    other samplers, one drawn and counted the same way from the run's seed. `source` names the
+    space in an error (default: the run's space.yaml)."""
     if not needs_pool(space):
         return run_reference(space)
     own = getattr(sampler, "reference", None)
@@ -698,17 +698,18 @@ def start_reference(space: SearchSpace, sampler: optuna.samplers.BaseSampler,
                           lambda cfg: count_cost(cfg, run.cost_cache),
                           lambda cfg, cost: check_candidate(cfg, space, cost))
     if not pool:
-        raise UserError(f"{run.space_file}: parameters: no feasible architecture among "
+        raise UserError(f"{source or run.space_file}: parameters: no feasible architecture among "
                         f"{MOST_POOL_DRAWS} random draws (t2tsearch validate says why)")
     return run_reference(space, pool)
 
 
 def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
          progress: Progress, options: SearchOptions, session: int,
-         choose_reference: bool = False) -> tuple[str, int, int]:
+         choose_reference: bool = False, source: str | None = None) -> tuple[str, int, int]:
     """Run Ray Tune until the searcher's budget is spent; (note, trials cut off by Ctrl-C,
     trials of the budget not started because Ctrl-C came between two trials). With
-    `choose_reference`, the run's reference point is chosen and stored in run.json first."""
+    `choose_reference`, the run's reference point is chosen and stored in run.json first
+    (`source` names the space if that fails)."""
     from ray import tune
 
     # Ray's start is mostly waiting on the processes it spawns: the cost-aware sampler counts
@@ -716,12 +717,18 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
     # the first trial can start.
     warm = getattr(study.sampler, "warm", None)
     prepared: dict[str, dict[str, float]] = {}
+    failed: list[BaseException] = []
 
     def prepare() -> None:
-        if warm is not None:
-            warm()
-        if choose_reference:
-            prepared["reference"] = start_reference(space, study.sampler, run)
+        # Its error is raised again in the main thread, after join: left to escape here, the
+        # thread's excepthook would print a traceback before the one-line user error.
+        try:
+            if warm is not None:
+                warm()
+            if choose_reference:
+                prepared["reference"] = start_reference(space, study.sampler, run, source)
+        except BaseException as err:  # raised again below
+            failed.append(err)
 
     warming = threading.Thread(target=prepare, name="warm-sampler", daemon=True)
     warming.start()
@@ -729,9 +736,10 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
         start_ray(options.address, options.verbose)
     finally:
         warming.join()
+    if failed:
+        raise failed[0]
     if choose_reference:
-        # Again here if the thread failed, so that its error reaches the user.
-        reference = prepared.get("reference") or start_reference(space, study.sampler, run)
+        reference = prepared["reference"]
         meta = run.read_meta()
         meta["reference"] = reference
         run.write_meta(meta)

@@ -361,14 +361,31 @@ class SearchSpace(_Strict):
             return self.search.goal
         return "compare_groups" if self.groups else "front"
 
+    @property
+    def group_quota(self) -> int:
+        """Full-budget architectures each group is owed under `goal: compare_groups`
+        (t2tsearch.quota); 0 when the search is not comparing groups."""
+        from t2tsearch.quota import group_quota
+
+        if self.effective_goal != "compare_groups":
+            return 0
+        return group_quota(self.search.trials, len(self.groups))
+
     def groups_of(self, cfg: ArchConfig) -> list[str]:
         """Names of the groups `cfg` belongs to, in the order the space lists them."""
         values = config_fields(cfg)
         return [name for name, cond in self._groups.items() if cond.evaluate(values)]
 
+    def as_data(self) -> dict[str, Any]:
+        """The space as the YAML data that parses back to it: unset optional keys left out,
+        except `train.split_seed`, whose None (the split follows `train.seed`, as in runs made
+        before the key existed) differs from its default 0 and is written as `null`."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data["train"]["split_seed"] = self.train.split_seed
+        return data
+
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_none=True),
-                              sort_keys=False)
+        return yaml.safe_dump(self.as_data(), sort_keys=False)
 
 
 # ---- searchable fields -----------------------------------------------------------------------

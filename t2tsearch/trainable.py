@@ -37,7 +37,9 @@ def proxy_trainable(config: dict[str, Any]) -> None:
             tune.report({**epoch_metrics(metrics), "status": "running", "final": False})
 
     # "train" by default: proxy training; "table:FILE" answers from a tabular benchmark.
-    result = evaluator_from_spec(config.get("evaluator", "train")).evaluate(cfg, budget, on_epoch)
+    # The trial seed picks a table's seed of this architecture; training ignores it.
+    evaluator = evaluator_from_spec(config.get("evaluator", "train"))
+    result = evaluator.evaluate(cfg, budget, on_epoch, trial_seed=config.get("trial_seed"))
     final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
     if result.epochs:
         final.update(epoch_metrics(result.epochs[-1]))

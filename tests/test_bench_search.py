@@ -1,15 +1,21 @@
-"""benchmarks/bench_search.py in small: it runs, and its hypervolume shares lie in [0, 1]."""
+"""benchmarks/bench_search.py in small: it runs, its hypervolume shares lie in [0, 1], and on a
+table with several seeds per architecture it scores against the front of per-architecture means."""
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import math
+import random
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from t2tsearch.space import load_space
 from tests.test_evaluator import write_table_files
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_search.py"
@@ -30,6 +36,111 @@ def test_sampler_key_groups_budgets_that_share_sampler_settings():
     assert key("tpe", 10) != key("tpe", 20)
     assert key("ehvi", 25) == key("ehvi", 100) != key("ehvi", 20)
     assert key("random", 10) == key("random", 100)  # random search has no start-up phase
+
+
+def brute_front(points: dict[str, tuple[float, float]]) -> set[str]:
+    """Ids of the (accuracy up, MACs down) points no other point dominates, pair by pair."""
+    def dominates(a, b):
+        return a[0] >= b[0] and a[1] <= b[1] and a != b
+    return {k for k, p in points.items() if not any(dominates(q, p) for q in points.values())}
+
+
+def brute_hypervolume(points: list[tuple[float, float]], ref_acc: float, ref_macs: float) -> float:
+    """Area dominated by (accuracy, MACs) points inside the box below (ref_acc, ref_macs): a
+    sweep over MACs from cheap to dear, each strip as tall as the best accuracy so far."""
+    inside = sorted((m, a) for a, m in points if a > ref_acc and m < ref_macs)
+    area, best = 0.0, ref_acc
+    for index, (macs, acc) in enumerate(inside):
+        best = max(best, acc)
+        right = inside[index + 1][0] if index + 1 < len(inside) else ref_macs
+        area += (right - macs) * (best - ref_acc)
+    return area
+
+
+def noisy_table(path: Path, archs: int = 24, seed: int = 3) -> dict[str, dict]:
+    """A table of `archs` made-up architectures with 1-3 seeds each, seeds 12 points apart at
+    most, one seed of one architecture diverged; returns {id: {"macs", "finals"}}, the final
+    accuracies of the complete seeds only."""
+    draw = random.Random(seed)
+    rows, truth = [], {}
+    for index in range(archs):
+        cid = f"arch{index:02d}"
+        macs = draw.randint(1, 100) * 1000
+        base = 40 + 50 * (macs / 100000) ** 0.5 + draw.uniform(-8, 8)
+        truth[cid] = {"macs": macs, "finals": []}
+        for seed_ in range(1 + index % 3):
+            final = round(base + draw.uniform(-6, 6), 2)
+            status = "diverged" if (index, seed_) == (5, 1) else "complete"
+            if status == "complete":
+                truth[cid]["finals"].append(final)
+            rows.append({"id": cid, "seed": seed_, "status": status, "reason": "",
+                         "params": macs // 10, "macs": macs, "seconds": 1.0,
+                         "accuracy": [final - 10, final] if status == "complete" else [final],
+                         "val_loss": [1.0, 0.9]})
+    with gzip.open(path, "wt") as out:
+        json.dump({"header": {"version": 2}, "rows": rows}, out)
+    return truth
+
+
+def test_true_front_is_the_front_of_per_architecture_means(tmp_path):
+    bench = load_bench()
+    space_path, _, _ = write_table_files(tmp_path)  # the tiny space: accuracy and MACs, 2 epochs
+    truth = noisy_table(tmp_path / "noisy.json.gz")
+    front = bench.true_front(tmp_path / "noisy.json.gz", load_space(space_path))
+    means = {cid: (float(np.mean(t["finals"])), float(t["macs"])) for cid, t in truth.items()}
+    ref_macs = 1.1 * max(t["macs"] for t in truth.values())
+    # The reference a run would choose: chance level (10 classes) and 1.1 x the largest MACs.
+    assert front.reference["accuracy"] == pytest.approx(10.0)
+    assert front.reference["macs"] == pytest.approx(ref_macs)
+    assert front.seeds == 3
+    assert front.mean_accuracy == pytest.approx({cid: m[0] for cid, m in means.items()})
+    expected = brute_hypervolume(list(means.values()), 10.0, ref_macs)
+    assert front.hypervolume == pytest.approx(expected, rel=1e-9)
+    # Not the seed-0 front: the table's noise is big enough to tell them apart.
+    seed0 = [(t["finals"][0], float(t["macs"])) for t in truth.values()]
+    assert abs(brute_hypervolume(seed0, 10.0, ref_macs) - expected) > 1e-3 * expected
+    # The architectures on the mean front, brute force against the library's ranking.
+    from t2tsearch.pareto import objective_specs, pareto_front
+
+    specs = objective_specs(load_space(space_path).objectives)
+    assert set(pareto_front(front.frame, specs)["config_id"]) == brute_front(means)
+
+
+def test_a_search_is_credited_with_means_not_its_draws(tmp_path):
+    bench = load_bench()
+    space_path, _, _ = write_table_files(tmp_path)
+    truth = noisy_table(tmp_path / "noisy.json.gz")
+    space = load_space(space_path)
+    front = bench.true_front(tmp_path / "noisy.json.gz", space)
+    from t2tsearch.pareto import objective_specs
+
+    # A made-up search: each trial served the last complete seed of its architecture (a noisy
+    # draw), then a duplicate and a quota rejection (not consumed), a stopped one, and a reused one.
+    ids = sorted(truth)[:12]
+    trials = [{"config_id": cid, "status": "complete", "accuracy": truth[cid]["finals"][-1],
+               "macs": truth[cid]["macs"], "params": truth[cid]["macs"] // 10, "epochs": 2,
+               "reused_from": math.nan} for cid in ids]
+    trials.append({**trials[0], "status": "duplicate", "epochs": 0})
+    trials.append({**trials[3], "status": "quota", "epochs": 0})
+    trials.append({**trials[1], "status": "stopped_early", "epochs": 1})
+    trials.append({**trials[2], "reused_from": 2, "epochs": 2})
+    table = pd.DataFrame(trials)
+    table["trial"] = range(len(table))
+    table["finished"] = None
+    curve = bench.curve_of(table, objective_specs(space.objectives), front, 0.0,
+                           bench.RunCurve("random", "none", 0, len(table)))
+    ref_macs = front.reference["macs"]
+    found: list[tuple[float, float]] = []
+    expected = []
+    for trial in trials:
+        if trial["status"] in ("duplicate", "quota"):
+            continue
+        if trial["status"] == "complete":
+            cid = trial["config_id"]
+            found.append((float(np.mean(truth[cid]["finals"])), float(truth[cid]["macs"])))
+        expected.append(brute_hypervolume(found, 10.0, ref_macs) / front.hypervolume)
+    assert curve.share == pytest.approx(expected, rel=1e-9)
+    assert curve.epochs == [2 * n for n in range(1, 13)] + [25, 25]  # the reuse trains nothing
 
 
 @pytest.fixture(scope="module")

@@ -156,10 +156,9 @@ def test_confirm_epochs_trains_the_front_and_controls_at_the_longer_budget(longe
     assert (longer["status"] == "complete").all() and (longer["accuracy"] > 0).all()
     # The earlier seed confirmations stay at the run's budget and still make the means.
     assert set(records.loc[records["seed"] == 1, "epochs"]) == {1}
-    # (the run's rejected proposals of the same architectures keep seeds 1: complete rows only)
-    after = confirmed_table(RunDir(run), space)
-    after = after[after["status"] == "complete"].set_index("config_id")
-    assert (after.loc[list(front["config_id"]), "seeds"] == 2).all()
+    confirmed = confirmed_table(RunDir(run), space)
+    confirmed = confirmed[confirmed["status"] == "complete"]  # a quota row of it has one seed
+    assert (confirmed.set_index("config_id").loc[list(front["config_id"]), "seeds"] == 2).all()
     session = RunDir(run).read_meta()["confirm_sessions"][-1]
     assert session["epochs"] == 2 and session["controls"] == len(others) and session["end"]
 
@@ -217,3 +216,110 @@ def test_the_control_sample_is_fixed_by_seed_and_table_content():
     others = {tuple(control_sample(table, [], ["a", "b"], 4, seed=s)["config_id"])
               for s in range(10)}
     assert len(others) > 1  # the seed draws; it is not a fixed order
+
+
+def test_records_from_before_the_split_was_pinned_are_trained_again(tmp_path, monkeypatch):
+    """Confirm once trained seed s on split s; the search measured on split 0. Such records
+    are neither averaged with the search's results nor counted as done."""
+    import t2tsearch.confirm as confirm
+    from tests.test_search import TINY_SPACE
+    from tests.test_search_guards import drive
+
+    data = {**TINY_SPACE, "search": {**TINY_SPACE["search"], "sampler": "random", "trials": 4}}
+    searcher, space, _, table, _ = drive(tmp_path, data, {}, trials=4)
+    run = searcher.run
+    assert (space.train.seed, space.train.data_seed) == (0, 0)
+    specs = objective_specs(space.objectives)
+    front_ids = list(pareto_front(confirmed_table(run, space), specs)["config_id"])
+    study = optuna.create_study(study_name=CONFIRM_STUDY, storage=run.storage_url,
+                                direction="maximize")
+    for config_id in front_ids:
+        for value, attrs in (
+                (99.0, {"seed": 1}),  # legacy, at the run's budget: seed 1 on split 1
+                (97.0, {"seed": 0, "epochs_budget": 5}),  # legacy, seed 0: split 0 all along
+                (60.0, {"seed": 2, "split_seed": 0, "epochs_budget": 1})):  # pinned
+            study.add_trial(optuna.trial.create_trial(value=value, user_attrs={
+                "config_id": config_id, "status": "complete", **attrs}))
+    records = load_confirmations(run)
+    assert sorted(zip(records["seed"], records["split_seed"], strict=True)) == sorted(
+        [(1, 1), (0, 0), (2, 0)] * len(front_ids))
+    on_split = confirm.search_split_confirmations(run, space)
+    assert sorted(zip(on_split["seed"], on_split["epochs"], strict=True)) == sorted(
+        [(0, 5), (2, 1)] * len(front_ids))
+    assert set(confirm.same_budget_confirmations(run, space)["seed"]) == {2}
+    # The report's accuracy of a front architecture: the mean of the search's and seed 2's.
+    confirmed = confirmed_table(run, space).set_index("trial")
+    searched = table[table["status"] == "complete"].drop_duplicates("config_id")
+    for _, row in searched[searched["config_id"].isin(front_ids)].iterrows():
+        assert confirmed.loc[row["trial"], "accuracy"] == pytest.approx(
+            (row["accuracy"] + 60.0) / 2)
+        assert confirmed.loc[row["trial"], "seeds"] == 2
+    # Seed 1 is trained again, on the search's split; seed 2 is done.
+    jobs = []
+    monkeypatch.setattr(confirm, "_train", lambda run, space, study, todo, *rest: (
+        jobs.extend(todo), 0)[1])
+    summary = run_confirm(run.path, seeds=3, echo=lambda line: None)
+    new_front = list(pareto_front(confirmed_table(run, space), specs)["config_id"])
+    expected = [(c, 1) for c in new_front] + [(c, 2) for c in new_front if c not in front_ids]
+    assert sorted((job["config_id"], job["seed"]) for job in jobs) == sorted(expected)
+    assert {job["budget"]["split_seed"] for job in jobs} == {0}
+    assert summary.skipped == len(set(new_front) & set(front_ids))
+
+
+def test_a_failed_training_counts_until_a_later_confirm_trains_it(tmp_path, monkeypatch, capsys):
+    """`confirm --epochs` says how many trainings failed; the fidelity counts a job (architecture,
+    seed) as failed only while no record of it completed."""
+    import t2tsearch.confirm as confirm
+    from t2tsearch.fidelity import run_fidelity
+    from tests.test_search import TINY_SPACE
+    from tests.test_search_guards import drive
+
+    data = {**TINY_SPACE, "search": {**TINY_SPACE["search"], "sampler": "random", "trials": 4}}
+    searcher, space, _, _, _ = drive(tmp_path, data, {}, trials=4)
+    run = searcher.run
+    outcomes = iter([{"status": "diverged", "reason": "loss is nan"}] * 2)
+
+    def fake_train(run, space, study, jobs, *rest):
+        # The first two trainings of the first call diverge; every other one completes.
+        recorder = confirm._Recorder(study, lambda line: None, len(jobs))
+        for number, job in enumerate(jobs):
+            recorder.record(job, next(outcomes, {"status": "complete", "accuracy": 80.0 + number,
+                                                 "accuracy_curve": [80.0 + number]}))
+        return recorder.failed
+
+    monkeypatch.setattr(confirm, "_train", fake_train)
+    assert main(["confirm", str(run.path), "--epochs", "5", "--controls", "1"]) == 0
+    out = capsys.readouterr().out
+    records = load_confirmations(run)
+    jobs = len(records)
+    assert jobs >= 2 and f"{jobs} trained, 0 already done, 2 failed at 5 epochs" in out
+    [fidelity] = run_fidelity(run, space, confirmed_table(run, space), bootstrap=10)
+    assert fidelity.failed == 2
+    # The next call trains the two failed jobs again, and they complete.
+    assert main(["confirm", str(run.path), "--epochs", "5", "--controls", "1"]) == 0
+    assert f"2 trained, {jobs - 2} already done, 0 failed at 5 epochs" in capsys.readouterr().out
+    assert (load_confirmations(run)["status"] != "complete").sum() == 2  # still on record
+    [fidelity] = run_fidelity(run, space, confirmed_table(run, space), bootstrap=10)
+    assert fidelity.failed == 0 and fidelity.architectures == jobs
+
+
+def test_a_run_answered_from_a_table_is_not_confirmed(tmp_path, capsys):
+    """Confirming a tabular benchmark's run would train for real: refused in one line, and the
+    run does not suggest it."""
+    from t2tsearch.cli import next_commands
+    from tests.test_search import GROUPED_SPACE
+    from tests.test_search_guards import drive
+
+    searcher, _, _, _, _ = drive(tmp_path, GROUPED_SPACE, {}, trials=4)
+    run = searcher.run
+    run.write_meta({"sessions": [{"evaluator": "train"}]})
+    assert any("t2tsearch confirm" in line for line in next_commands(run.path))
+    run.write_meta({"sessions": [{"evaluator": "train"}, {"evaluator": "table:bench.json.gz"}]})
+    assert [line for line in next_commands(run.path) if "confirm" in line] == []
+    for args in (["--seeds", "2"], ["--epochs", "5"]):
+        assert main(["confirm", str(run.path), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(run.path) in err
+        assert "answered from a tabular benchmark (table:bench.json.gz)" in err
+    with pytest.raises(KeyError):  # nothing was started: no confirm study
+        optuna.load_study(study_name=CONFIRM_STUDY, storage=run.storage_url)

@@ -147,10 +147,11 @@ def test_first_pool_holds_the_feasible_architectures_only():
     assert max(c.macs for c in pool) <= 40_000  # over-limit draws never move it
 
 
-def test_a_rejected_giant_moves_neither_the_reference_nor_the_hypervolume():
+@pytest.mark.parametrize("status", ["infeasible", "duplicate", "quota"])
+def test_a_rejected_giant_moves_neither_the_reference_nor_the_hypervolume(status):
     free = space()
     table = synthetic_table([1e6, 2e6, 4e6], [50, 70, 80])
-    giant = synthetic_table([5e12], [float("nan")], status=["infeasible"], start=3)
+    giant = synthetic_table([5e12], [float("nan")], status=[status], start=3)
     giant["accuracy"] = None
     grown = pd.concat([table, giant], ignore_index=True)
     stored = {"reference": {"accuracy": 10.0, "macs": 5e6}}

@@ -390,3 +390,9 @@ def test_goal_needs_groups_and_quota_formula():
     assert "search.goal" in str(err.value) and "\n" not in str(err.value)
     assert parse_space(SPACE).effective_goal == "front"  # no groups: auto is the front
     assert group_quota(24, 2) == 6 and group_quota(30, 5) == 3 and group_quota(7, 2) == 2
+    # The space's own quota: 20 trials, 2 groups -> 5 each; none when the goal is the front.
+    groups = {"shallow": "backbone.depth <= 2", "deep": "backbone.depth > 2"}
+    assert parse_space({**SPACE, "groups": groups}).group_quota == 5
+    assert parse_space({**SPACE, "groups": groups,
+                        "search": {**SPACE["search"], "goal": "front"}}).group_quota == 0
+    assert parse_space(SPACE).group_quota == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 from t2tsearch.cli import main
 from t2tsearch.cost import count_cost
@@ -186,10 +187,35 @@ def test_a_run_space_without_split_seed_keeps_the_old_split(tmp_path):
         update={"seed": 4, "split_seed": 7})}).to_yaml()
     path.write_text(written)
     assert (load_run_space(path).train.seed, load_run_space(path).train.data_seed) == (4, 7)
-    # An old run rewritten on resume (to_yaml drops None) stays an old run.
+    # An old run rewritten on resume (to_yaml writes `split_seed: null`) stays an old run.
     path.write_text(load_space(SPACES / "smoke.yaml").model_copy(
         update={"train": old}).to_yaml())
     assert load_run_space(path).train.split_seed is None
+
+
+def test_command_line_overrides_keep_an_old_runs_split(tmp_path):
+    """`run --resume OLD --trials 40` rewrites the old run's space.yaml: its split still
+    follows train.seed, and a new space saying `split_seed: null` keeps it too."""
+    from t2tsearch.search import apply_overrides
+
+    data = yaml.safe_load((SPACES / "smoke.yaml").read_text())
+    data["train"] = {**data.get("train", {}), "seed": 5}
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    old = load_run_space(path)
+    assert (old.train.split_seed, old.train.data_seed) == (None, 5)
+    extended = apply_overrides(old, {"trials": 40}, str(path))
+    assert extended.search.trials == 40
+    assert (extended.train.split_seed, extended.train.data_seed) == (None, 5)
+    path.write_text(extended.to_yaml())  # what --resume writes back
+    assert "split_seed: null" in path.read_text()
+    for loaded in (load_run_space(path), load_space(path)):
+        assert (loaded.train.split_seed, loaded.train.data_seed) == (None, 5)
+    # A new space that asks for the old behaviour, run with a flag.
+    data["train"]["split_seed"] = None
+    path.write_text(yaml.safe_dump(data))
+    flagged = apply_overrides(load_space(path), {"sampler": "tpe"}, str(path))
+    assert flagged.train.data_seed == 5
 
 
 # ---- sampling ------------------------------------------------------------------------------

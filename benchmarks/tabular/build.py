@@ -1,12 +1,19 @@
 """Build the tabular T2T benchmark: train every grid point of space.yaml and write the table.
 
-    python3 benchmarks/tabular/build.py                # resumes from the work file if present
+    python3 benchmarks/tabular/build.py                # v1; resumes from the work file if present
     python3 benchmarks/tabular/build.py --workers 2    # two processes, one torch thread each
+    python3 benchmarks/tabular/build.py --seeds 2      # v2: seeds 0 and 1 of every architecture
 
-Every architecture of the grid is trained with t2tsearch's own `train_proxy` (seed 0), and a
-seeded random quarter of them once more with seed 1 to measure noise. One JSON line per finished
-(id, seed) goes to the work file as soon as it is done, so a killed build goes on where it stopped.
-When every row is in, the versioned table (header: command, date, versions, budget) is written.
+Every architecture of the grid is trained with t2tsearch's own `train_proxy`. v1 (the default):
+seed 0, and a seeded random quarter once more with seed 1 to measure noise, each seed on its own
+train/validation split (`split_seed: null`, as v1 was built). v2 (`--seeds N`): seeds 0..N-1 of
+every architecture, all on split 0 (`split_seed: 0`), so seeds differ in initialisation, batch
+order and augmentation only and the table evaluator can serve a trial any of them. v1's seed-0
+rows were trained on split 0 with v2's budget, so v2 copies them (after retraining a few to check
+that this code reproduces them, `--verify-reused`) and trains the other seeds; `--no-reuse`
+trains everything. One JSON line per finished (id, seed) goes to the work file as soon as it is
+done, so a killed build goes on where it stopped. When every row is in, the versioned table
+(header: command, date, versions, budget, seeds) is written.
 """
 
 from __future__ import annotations
@@ -27,9 +34,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SPACE = HERE / "space.yaml"
-WORK_FILE = HERE / "t2t_mnist5k_32px_v1.work.jsonl"
-TABLE_FILE = HERE / "t2t_mnist5k_32px_v1.json.gz"
-TABLE_VERSION = 1
+NAME = "t2t_mnist5k_32px"
+WORK_FILE = HERE / f"{NAME}_v1.work.jsonl"
+TABLE_FILE = HERE / f"{NAME}_v1.json.gz"
+WORK_FILE_V2 = HERE / f"{NAME}_v2.work.jsonl"
+TABLE_FILE_V2 = HERE / f"{NAME}_v2.json.gz"
+TABLE_VERSION = 1  # the default build; --seeds N builds version 2
+# The train/validation split of each version: v1's follows the seed (None, built before
+# train.split_seed existed); v2's is fixed, so every seed is measured on the same images.
+SPLIT_SEED = {1: None, 2: 0}
 NOISE_SEED = 1
 NOISE_FRACTION = 0.25
 # Fixed so that the noise quarter is the same set of architectures on every machine and restart.
@@ -61,8 +74,11 @@ def grid_configs(space_path: Path = SPACE) -> list[Any]:
     return list(configs.values())
 
 
-def planned_runs(configs: list[Any]) -> list[tuple[Any, int]]:
-    """(config, seed) pairs: every config with seed 0, a seeded random quarter with seed 1."""
+def planned_runs(configs: list[Any], seeds: int | None = None) -> list[tuple[Any, int]]:
+    """(config, seed) pairs. v1 (seeds None): every config with seed 0, a seeded random quarter
+    with seed 1. v2 (seeds N): every config with each of seeds 0..N-1, seed by seed."""
+    if seeds is not None:
+        return [(cfg, seed) for seed in range(seeds) for cfg in configs]
     draw = random.Random(NOISE_DRAW_SEED)
     noisy = draw.sample(range(len(configs)), k=round(NOISE_FRACTION * len(configs)))
     runs = [(cfg, 0) for cfg in configs]
@@ -70,10 +86,12 @@ def planned_runs(configs: list[Any]) -> list[tuple[Any, int]]:
     return runs
 
 
-def budget_for(seed: int) -> Any:
+def budget_for(seed: int, version: int = TABLE_VERSION) -> Any:
+    """The space's training budget with `seed` and the version's split (SPLIT_SEED)."""
     from t2tsearch.space import load_space
 
-    return load_space(SPACE).train.model_copy(update={"seed": seed, "measure_latency": False})
+    return load_space(SPACE).train.model_copy(
+        update={"seed": seed, "split_seed": SPLIT_SEED[version], "measure_latency": False})
 
 
 def done_keys(work_file: Path) -> set[tuple[str, int]]:
@@ -97,16 +115,16 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def train_one(job: tuple[str, int]) -> dict[str, Any]:
-    """Train one (arch JSON, seed); the row for the work file."""
+def train_one(job: tuple[str, int, int]) -> dict[str, Any]:
+    """Train one (arch JSON, seed, table version); the row for the work file."""
     from t2tsearch.arch import ArchConfig
     from t2tsearch.cost import count_cost
     from t2tsearch.data import load_data
     from t2tsearch.train import train_proxy
 
-    arch_json, seed = job
+    arch_json, seed, version = job
     cfg = ArchConfig.from_json(arch_json)
-    budget = budget_for(seed)
+    budget = budget_for(seed, version)
     # The same split the trainer would load for this budget (load_data caches it per process).
     data = load_data(budget.dataset, budget.img_size, budget.data_dir,
                      split_seed=budget.data_seed,
@@ -114,7 +132,8 @@ def train_one(job: tuple[str, int]) -> dict[str, Any]:
     cost = count_cost(cfg)
     result = train_proxy(cfg, data, budget)
     return {
-        "id": cfg.id, "seed": seed, "status": result.status, "reason": result.reason,
+        "id": cfg.id, "seed": seed, "split_seed": budget.split_seed,
+        "status": result.status, "reason": result.reason,
         "params": cost.params, "macs": cost.macs, "seconds": round(result.seconds, 3),
         "accuracy": [round(100.0 * e.val_acc, 3) for e in result.epochs],
         "val_loss": [round(e.val_loss, 5) for e in result.epochs],
@@ -133,29 +152,97 @@ def versions() -> dict[str, str]:
             "machine": f"{platform.machine()} {os.cpu_count()} cpus"}
 
 
-def write_table(work_file: Path, table_file: Path, runs: list[tuple[Any, int]],
-                command: str) -> int:
-    """The versioned table from the work file's rows, in grid order; returns the row count."""
+def work_rows(work_file: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """The work file's rows by (id, seed); a line torn by a kill is skipped (trained again)."""
     rows = {}
+    if not work_file.is_file():
+        return rows
     for line in work_file.read_text().splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
         rows[(row["id"], row["seed"])] = row
+    return rows
+
+
+def write_table(work_file: Path, table_file: Path, runs: list[tuple[Any, int]],
+                command: str, version: int = TABLE_VERSION) -> int:
+    """The versioned table from the work file's rows, in grid order; returns the row count."""
+    rows = work_rows(work_file)
     ordered = [rows[(cfg.id, seed)] for cfg, seed in runs if (cfg.id, seed) in rows]
     header = {
-        "name": "t2t_mnist5k_32px", "version": TABLE_VERSION, "command": command,
+        "name": NAME, "version": version, "command": command,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(), "space": SPACE.read_text(),
-        "budget": budget_for(0).model_dump(mode="json"),
-        "noise": {"seed": NOISE_SEED, "fraction": NOISE_FRACTION, "draw_seed": NOISE_DRAW_SEED},
+        "budget": budget_for(0, version).model_dump(mode="json"),
         "architectures": len({cfg.id for cfg, _ in runs}), "rows": len(ordered),
         "complete": len(ordered) == len(runs),
     }
+    if version == 1:
+        header["noise"] = {"seed": NOISE_SEED, "fraction": NOISE_FRACTION,
+                           "draw_seed": NOISE_DRAW_SEED}
+    else:
+        # Every architecture has each of these seeds, all on train/validation split split_seed.
+        header["seeds"] = sorted({seed for _, seed in runs})
+        header["split_seed"] = SPLIT_SEED[version]
+        reused = [row for row in ordered if row.get("reused_from")]
+        header["reused"] = {"rows": len(reused),
+                            "from": sorted({row["reused_from"] for row in reused})}
     with gzip.open(table_file, "wt") as out:
         json.dump({"header": header, "rows": ordered}, out, separators=(",", ":"))
     return len(ordered)
+
+
+def reuse_v1_rows(v1_table: Path, work_file: Path, configs: list[Any], verify: int,
+                  threads: int = 1, echo=print) -> int:
+    """Copy v1's seed-0 rows into v2's work file (marked `reused_from`); returns how many.
+
+    Only when v1's budget is v2's (v1's seed 0 trained on split 0, its split following the
+    seed). First `verify` of them (the fastest) are trained again and must give the same
+    accuracy to 0.01 points, else the build stops and asks for --no-reuse; the retrained rows
+    go in as fresh v2 rows. Rows already in the work file are left as they are."""
+    from t2tsearch.evaluator import read_table
+    from t2tsearch.train import TrainBudget
+
+    header, rows = read_table(v1_table)
+    v1_budget = TrainBudget.model_validate({**header.get("budget", {}), "split_seed": None})
+    # v1 drew seed 0's split with seed 0: the same split as v2's split_seed 0.
+    as_v2 = v1_budget.model_copy(update={"split_seed": SPLIT_SEED[2]}).model_dump(mode="json")
+    wanted = budget_for(0, 2).model_dump(mode="json")
+    differ = sorted(key for key in wanted if as_v2.get(key) != wanted[key])
+    if header.get("version") != 1 or differ:
+        echo(f"{v1_table}: not reused (version {header.get('version')}, budget differs in "
+             f"{', '.join(differ) or 'nothing'}); every row is trained")
+        return 0
+    grid = {cfg.id for cfg in configs}
+    have = work_rows(work_file)
+    todo = sorted((row for row in rows if int(row["seed"]) == 0 and row["id"] in grid
+                   and row["status"] == "complete" and (row["id"], 0) not in have),
+                  key=lambda row: (row["seconds"], row["id"]))
+    if not todo:
+        return 0
+    if verify > 0:
+        _init_worker(threads)
+    work_file.parent.mkdir(parents=True, exist_ok=True)
+    with work_file.open("a") as work:
+        for old in todo[:verify]:
+            fresh = train_one((json.dumps(old["arch"]), 0, 2))
+            same = len(fresh["accuracy"]) == len(old["accuracy"]) and all(
+                abs(a - b) <= 0.01 for a, b in zip(fresh["accuracy"], old["accuracy"], strict=True))
+            if not same:
+                raise SystemExit(f"{v1_table}: {old['id']} seed 0 trains to {fresh['accuracy']} "
+                                 f"now, {old['accuracy']} in v1; this code does not reproduce "
+                                 f"v1, build v2 with --no-reuse")
+            work.write(json.dumps(fresh, separators=(",", ":")) + "\n")
+            echo(f"verified {old['id']} seed 0: {fresh['accuracy']} as in v1")
+        copied = todo[verify:]
+        for old in copied:
+            row = {**old, "split_seed": SPLIT_SEED[2], "reused_from": v1_table.name}
+            work.write(json.dumps(row, separators=(",", ":")) + "\n")
+    echo(f"{len(copied)} seed-0 rows copied from {v1_table}, {min(verify, len(todo))} retrained "
+         f"to check them")
+    return len(copied)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,22 +250,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="training processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--limit", type=int, default=None, help="train at most this many now")
-    parser.add_argument("--work-file", type=Path, default=WORK_FILE)
-    parser.add_argument("--table", type=Path, default=TABLE_FILE)
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="table version 2: seeds 0..N-1 of every architecture on split 0 "
+                             "(default: version 1, seed 0 and seed 1 on a quarter)")
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="v2: train every row, copying none of v1's seed-0 rows")
+    parser.add_argument("--verify-reused", type=int, default=2, metavar="K",
+                        help="v2: retrain K of v1's seed-0 rows before copying the rest")
+    parser.add_argument("--reuse-from", type=Path, default=TABLE_FILE, help="the v1 table")
+    parser.add_argument("--work-file", type=Path, default=None)
+    parser.add_argument("--table", type=Path, default=None)
     args = parser.parse_args(argv)
     command = "python3 benchmarks/tabular/build.py " + " ".join(sys.argv[1:] if argv is None
                                                                 else argv)
+    if args.seeds is not None and args.seeds < 1:
+        parser.error("--seeds: at least 1")
+    version = 1 if args.seeds is None else 2
+    work_file = args.work_file or (WORK_FILE if version == 1 else WORK_FILE_V2)
+    table_file = args.table or (TABLE_FILE if version == 1 else TABLE_FILE_V2)
 
-    runs = planned_runs(grid_configs())
-    done = done_keys(args.work_file)
-    todo = [(cfg.to_json(), seed) for cfg, seed in runs if (cfg.id, seed) not in done]
+    configs = grid_configs()
+    runs = planned_runs(configs, args.seeds)
+    if version == 2 and not args.no_reuse and args.reuse_from.is_file():
+        reuse_v1_rows(args.reuse_from, work_file, configs, args.verify_reused, args.threads)
+    done = done_keys(work_file)
+    todo = [(cfg.to_json(), seed, version) for cfg, seed in runs if (cfg.id, seed) not in done]
     if args.limit is not None:
         todo = todo[: args.limit]
-    print(f"{len(runs)} runs planned ({len({c.id for c, _ in runs})} architectures), "
+    print(f"table version {version}: {len(runs)} runs planned "
+          f"({len({c.id for c, _ in runs})} architectures), "
           f"{len(done)} done, {len(todo)} to train now", flush=True)
     started = time.perf_counter()
-    args.work_file.parent.mkdir(parents=True, exist_ok=True)
-    with args.work_file.open("a") as work:
+    work_file.parent.mkdir(parents=True, exist_ok=True)
+    with work_file.open("a") as work:
         if args.workers <= 1:
             _init_worker(args.threads)
             results = map(train_one, todo)
@@ -198,9 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         if pool is not None:
             pool.close()
             pool.join()
-    written = write_table(args.work_file, args.table, runs, command)
+    written = write_table(work_file, table_file, runs, command, version)
     state = "complete" if written == len(runs) else f"partial ({written}/{len(runs)})"
-    print(f"wrote {args.table} with {written} rows: {state}", flush=True)
+    print(f"wrote {table_file} with {written} rows: {state}", flush=True)
     return 0
 
 
