@@ -24,7 +24,7 @@ import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,18 @@ class Candidate:
         fields["log_macs"] = math.log(max(self.cost.macs, 1))
         fields["log_params"] = math.log(max(self.cost.params, 1))
         return fields
+
+
+@dataclass
+class _Observed:
+    """The study's trials as the surrogate sees them, by config id."""
+
+    ids: set[str] = field(default_factory=set)  # every architecture proposed (quota ones aside)
+    done: dict[str, float] = field(default_factory=dict)  # measured objective, first complete
+    stopped: dict[str, tuple[float, float]] = field(default_factory=dict)  # (accuracy, fidelity)
+    pending: list[str] = field(default_factory=list)  # training now
+    by_id: dict[str, Candidate] = field(default_factory=dict)  # of done, stopped and pending
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of those in by_id
 
 
 class CostAwareSampler(optuna.samplers.BaseSampler):
@@ -154,36 +166,37 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             candidate = self._propose_for_short_group(trials)
             if candidate is not None:
                 return candidate
-        seen: set[str] = set()
-        done: dict[str, float] = {}  # config id -> measured objective (first complete trial)
-        stopped: dict[str, tuple[float, float]] = {}  # config id -> (accuracy, fidelity)
-        pending: list[str] = []
+        seen = self._observe(trials)
+        fresh = [c for cid, c in self._pool.items() if cid not in seen.ids]
+        if not fresh:
+            return None
+        if len(seen.done) + len(seen.stopped) < self.n_startup_trials:
+            return self._spread(fresh, list(seen.by_id.values()))
+        return self._best_improvement(fresh, seen.by_id, seen.done, seen.stopped, seen.pending)
+
+    def _observe(self, trials: Sequence[FrozenTrial]) -> _Observed:
+        """What the study's trials tell the surrogate, in one pass (both proposal paths)."""
+        seen = _Observed()
         for t in trials:
             config_id = t.user_attrs.get("config_id")
             if not config_id or t.user_attrs.get("status") == "quota":
                 continue  # rejected only for the quota: it may be proposed later
-            seen.add(config_id)
+            seen.ids.add(config_id)
             if t.state == TrialState.COMPLETE and t.values is not None:
-                done.setdefault(config_id, float(t.values[self._measured]))
+                seen.done.setdefault(config_id, float(t.values[self._measured]))
             elif (evidence := self._stopped_evidence(t)) is not None:
-                stopped.setdefault(config_id, evidence)
+                seen.stopped.setdefault(config_id, evidence)
             elif t.state == TrialState.RUNNING and t.user_attrs.get("consumed"):
-                pending.append(config_id)
-        fresh = [c for cid, c in self._pool.items() if cid not in seen]
-        if not fresh:
-            return None
-        # Trials of an earlier session (resume) may be missing from this session's pool.
-        by_id: dict[str, Candidate] = {}
-        for t in trials:
-            config_id = t.user_attrs.get("config_id")
-            if config_id and config_id not in by_id and (
-                    config_id in done or config_id in stopped or config_id in pending):
+                seen.pending.append(config_id)
+            else:
+                continue
+            # Trials of an earlier session (resume) may be missing from this session's pool.
+            if config_id not in seen.by_id:
                 candidate = self._pool_or_config(t)
                 if candidate is not None:
-                    by_id[config_id] = candidate
-        if len(done) + len(stopped) < self.n_startup_trials:
-            return self._spread(fresh, list(by_id.values()))
-        return self._best_improvement(fresh, by_id, done, stopped, pending)
+                    seen.by_id[config_id] = candidate
+                    seen.groups[config_id] = tuple(t.user_attrs.get("groups") or ())
+        return seen
 
     def _stopped_evidence(self, trial: FrozenTrial) -> tuple[float, float] | None:
         """(last accuracy, fidelity) of a trial the scheduler stopped early, else None.
@@ -262,32 +275,12 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
 
     def _best_for_group(self, group: str, fresh: list[Candidate], trials: Sequence[FrozenTrial],
                         ref_cost: np.ndarray | None) -> Candidate:
-        done: dict[str, float] = {}
-        stopped: dict[str, tuple[float, float]] = {}
-        pending: list[str] = []
-        by_id: dict[str, Candidate] = {}
-        members: set[str] = set()
-        for t in trials:
-            config_id = t.user_attrs.get("config_id")
-            if not config_id:
-                continue
-            if t.state == TrialState.COMPLETE and t.values is not None:
-                done.setdefault(config_id, float(t.values[self._measured]))
-            elif (evidence := self._stopped_evidence(t)) is not None:
-                stopped.setdefault(config_id, evidence)
-            elif t.state == TrialState.RUNNING and t.user_attrs.get("consumed"):
-                pending.append(config_id)
-            else:
-                continue
-            candidate = by_id.get(config_id) or self._pool_or_config(t)
-            if candidate is not None:
-                by_id[config_id] = candidate
-                if group in (t.user_attrs.get("groups") or ()):
-                    members.add(config_id)
-        group_done = [cid for cid in done if cid in members and cid in by_id]
-        if len(group_done) < 2 or len(done) + len(stopped) < self.n_startup_trials:
-            return self._spread(fresh, [by_id[cid] for cid in members])
-        return self._best_improvement(fresh, by_id, done, stopped, pending,
+        seen = self._observe(trials)
+        members = {cid for cid, names in seen.groups.items() if group in names}
+        group_done = [cid for cid in seen.done if cid in members]
+        if len(group_done) < 2 or len(seen.done) + len(seen.stopped) < self.n_startup_trials:
+            return self._spread(fresh, [seen.by_id[cid] for cid in members])
+        return self._best_improvement(fresh, seen.by_id, seen.done, seen.stopped, seen.pending,
                                       front_of=frozenset(members), ref_cost=ref_cost)
 
     def _grow_pool(self) -> None:

@@ -309,24 +309,23 @@ GROUPED_SPACE = {**TINY_SPACE, "name": "grouped",
                  "search": {"trials": 4, "concurrency": 1, "scheduler": "none"}}
 
 
-def stubborn_searcher(tmp_path, goal: str):
-    """A searcher whose sampler proposes the same 'common' architecture every time, driven by
-    hand as Tune would (no Ray), each trial completing at once."""
+def drive_by_hand(tmp_path, space, name: str, fixed: dict, trials: int):
+    """A searcher over `space` whose sampler proposes `fixed` every time, driven by hand as Tune
+    would (no Ray), each trial completing at once: (searcher, configs, table, progress lines)."""
     from t2tsearch.search import Progress, StudySearcher, open_study
 
-    space = load_space(write_space(tmp_path, **{**GROUPED_SPACE, "search": {
-        **GROUPED_SPACE["search"], "goal": goal}}))
-    run = RunDir.create(tmp_path, f"r-{goal}")
+    run = RunDir.create(tmp_path, name)
     run.space_file.write_text(space.to_yaml())
     study = open_study(run, space, create=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.sampler = optuna.samplers.PartialFixedSampler(
-            {"backbone.depth": 1, "backbone.head_dim": 8}, optuna.samplers.RandomSampler(seed=0))
-    lines = []
-    searcher = StudySearcher(space, study, run, budget_left=4, progress=Progress(4, lines.append))
+            fixed, optuna.samplers.RandomSampler(seed=0))
+    lines: list[str] = []
+    searcher = StudySearcher(space, study, run, budget_left=trials,
+                             progress=Progress(trials, lines.append))
     configs = []
-    for number in range(4):
+    for number in range(trials):
         config = searcher.suggest(f"ray-{number}")
         if not isinstance(config, dict):
             break
@@ -335,6 +334,14 @@ def stubborn_searcher(tmp_path, goal: str):
             "final": True, "status": "complete", "epoch": 1, "accuracy": 50.0 + number,
             "accuracy_curve": [50.0 + number], "seconds": 1.0}, error=False)
     return searcher, configs, load_trials(run.path), lines
+
+
+def stubborn_searcher(tmp_path, goal: str):
+    """Proposes the same 'common' architecture every time."""
+    space = load_space(write_space(tmp_path, **{**GROUPED_SPACE, "search": {
+        **GROUPED_SPACE["search"], "goal": goal}}))
+    return drive_by_hand(tmp_path, space, f"r-{goal}",
+                         {"backbone.depth": 1, "backbone.head_dim": 8}, 4)
 
 
 def test_quota_rejects_off_quota_proposals_and_queues_a_member_of_the_short_group(tmp_path):

@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 
-import optuna
 import pytest
 import yaml
 
 from t2tsearch.arch import ArchConfig
-from t2tsearch.results import RunDir, load_trials
-from t2tsearch.search import QUOTA_DRAWS, QUOTA_PATIENCE, Progress, StudySearcher, open_study
+from t2tsearch.search import QUOTA_DRAWS, QUOTA_PATIENCE
 from t2tsearch.space import check_architecture, load_space, random_draws
-from tests.test_search import GROUPED_SPACE, TINY_SPACE
+from tests.test_search import GROUPED_SPACE, TINY_SPACE, drive_by_hand
 
 
 def drive(tmp_path, space_data: dict, fixed: dict, trials: int):
@@ -23,26 +20,8 @@ def drive(tmp_path, space_data: dict, fixed: dict, trials: int):
     path = tmp_path / f"{space_data['name']}.yaml"
     path.write_text(yaml.safe_dump(space_data, sort_keys=False))
     space = load_space(path)
-    run = RunDir.create(tmp_path, "run")
-    run.space_file.write_text(space.to_yaml())
-    study = open_study(run, space, create=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.sampler = optuna.samplers.PartialFixedSampler(
-            fixed, optuna.samplers.RandomSampler(seed=0))
-    lines: list[str] = []
-    searcher = StudySearcher(space, study, run, budget_left=trials,
-                             progress=Progress(trials, lines.append))
-    configs = []
-    for number in range(trials):
-        config = searcher.suggest(f"ray-{number}")
-        if not isinstance(config, dict):
-            break
-        configs.append(config)
-        searcher.on_trial_complete(f"ray-{number}", {
-            "final": True, "status": "complete", "epoch": 1, "accuracy": 50.0 + number,
-            "accuracy_curve": [50.0 + number], "seconds": 1.0}, error=False)
-    return searcher, space, configs, load_trials(run.path), lines
+    searcher, configs, table, lines = drive_by_hand(tmp_path, space, "run", fixed, trials)
+    return searcher, space, configs, table, lines
 
 
 def test_the_quota_fallback_skips_members_that_cannot_be_built(tmp_path):
