@@ -220,9 +220,10 @@ def test_report_of_a_run_in_progress_says_it_is_partial(tiny_run, tmp_path):
 
 
 def add_confirmation(run, config_id, accuracy, seed, epochs=None):
-    """One confirmation record as `t2tsearch confirm` writes it; without `epochs`, in the format
-    written before budgets were recorded (the run's own budget)."""
-    attrs = {"config_id": config_id, "seed": seed, "status": "complete", "role": "front"}
+    """One confirmation record as `t2tsearch confirm` writes it, on the run's split (0); without
+    `epochs`, in the format written before budgets were recorded (the run's own budget)."""
+    attrs = {"config_id": config_id, "seed": seed, "status": "complete", "role": "front",
+             "split_seed": 0}
     if epochs is not None:
         attrs["epochs_budget"] = epochs
     study = optuna.create_study(study_name=CONFIRM_STUDY, storage=RunDir(run).storage_url,
