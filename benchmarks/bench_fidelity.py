@@ -46,11 +46,12 @@ SPREAD = [
 ]
 QUICK_SPREAD = [SPREAD[0], SPREAD[3], SPREAD[11], SPREAD[15]]
 
-# Candidate proxy recipes (overrides of the space's train section, which is the first): shorter,
-# the previous default (3 epochs at batch 128, lr 0.001) and the same 16 epochs at that rate.
+# Candidate proxy recipes (overrides of the space's train section, which is the first): shorter
+# ones, the previous default (3 epochs at batch 128, lr 0.001) and the space's epochs at that rate.
 CANDIDATES = {
     "space": {},
-    "half": {"epochs": 8},
+    "16_epochs": {"epochs": 16},
+    "10_epochs": {"epochs": 10},
     "old_default": {"epochs": 3, "batch_size": 128, "lr": 0.001},
     "b128_lr1e-3": {"batch_size": 128, "lr": 0.001},
 }
