@@ -1,0 +1,114 @@
+"""The README's code runs as written: every Python block in a fresh interpreter, every shell
+command that takes under a minute here, and every other command accounted for by what runs it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+# Shell commands that take longer than a minute, or need what a test cannot have, and where each
+# is exercised instead (keyed by the command's first words). A README command that is neither
+# here nor fast enough to run below fails `test_every_shell_command_is_accounted_for`.
+RUN_ELSEWHERE = {
+    'pip install -e ".[dev]" && t2tsearch run spaces/smoke.yaml': "tests/test_smoke.py (the run); "
+    ".ci/run (the install)",
+    'pip install -e ".[dev]" && python3 -m pytest -q': ".ci/run, which is this command",
+    'pip install -e ".[dev]"': ".ci/run",
+    "python3 -m pytest -q": ".ci/run",
+    "t2tsearch run spaces/deep_narrow.yaml": "a 16-minute search; its space is validated in "
+    "tests/test_space.py and the same flags are exercised in tests/test_search*.py",
+    "ray start": "needs a Ray cluster of several machines",
+    "python3 benchmarks/": "benchmarks take minutes to hours; their --quick forms run in "
+    "tests/test_benchmarks*.py where they exist",
+}
+
+# Fast commands, run here; `ruff format` rewrites files, so it runs on a copy of the tree.
+RUN_HERE = ("ruff check", "ruff format")
+
+
+def _blocks(lang: set[str]) -> list[tuple[int, str]]:
+    """(line number, text) of every fenced block whose info string is in `lang`."""
+    blocks, current, start, info = [], None, 0, ""
+    for number, line in enumerate(README.read_text().splitlines(), start=1):
+        if line.startswith("```"):
+            if current is None:
+                current, start, info = [], number, line[3:].strip()
+            else:
+                if info in lang:
+                    blocks.append((start, "\n".join(current)))
+                current = None
+        elif current is not None:
+            current.append(line)
+    assert current is None, f"README.md: the block opened at line {start} is never closed"
+    return blocks
+
+
+def _shell_commands() -> list[tuple[int, str]]:
+    commands = []
+    for start, text in _blocks({"bash", "sh", ""}):
+        joined = re.sub(r"\\\n\s*", " ", text)  # continuation lines
+        for line in joined.splitlines():
+            command = line.split(" #")[0].strip()
+            if command and not command.startswith("#"):
+                commands.append((start, command))
+    return commands
+
+
+def test_readme_has_python_and_shell_blocks():
+    # The parser below must see what the README holds, or the other tests prove nothing.
+    assert _blocks({"python"}) and len(_shell_commands()) >= 8
+
+
+@pytest.mark.parametrize("start,code", _blocks({"python"}), ids=lambda v: str(v)[:20])
+def test_python_block_runs_in_a_fresh_interpreter(start, code, tmp_path):
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, f"README.md line {start}:\n{done.stderr[-2000:]}"
+
+
+def test_every_shell_command_is_accounted_for():
+    for start, command in _shell_commands():
+        known = command.startswith(RUN_HERE) or any(
+            command.startswith(prefix) for prefix in RUN_ELSEWHERE)
+        assert known, f"README.md line {start}: `{command}` is neither run here nor listed"
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is a dev extra")
+def test_fast_shell_commands_run(tmp_path):
+    fast = [(start, c) for start, c in _shell_commands() if c.startswith(RUN_HERE)]
+    assert len(fast) >= 2
+    tree = tmp_path / "tree"
+    for name in ("t2tsearch", "tests", "benchmarks"):
+        shutil.copytree(ROOT / name, tree / name,
+                        ignore=shutil.ignore_patterns("*.gz", "*.jsonl", "*.png", "__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
+    for start, command in fast:
+        done = subprocess.run(command, shell=True, cwd=tree, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, f"README.md line {start}: `{command}`\n{done.stdout[-2000:]}"
+
+
+@pytest.mark.parametrize("first,second", [("timm", "t2tsearch"), ("t2tsearch", "timm")])
+def test_import_t2tsearch_registers_presets_in_either_order(first, second):
+    code = (f"import {first}, {second}, sys\n"
+            "m = timm.create_model('t2t_vit_7', num_classes=10, img_size=32, in_chans=1)\n"
+            "assert type(m).__name__ == 'T2TViT', type(m)\n"
+            "assert timm.is_model('t2t_vit_14') and timm.is_model('t2t_vit_24')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_import_t2tsearch_alone_pulls_neither_torch_nor_timm():
+    code = "import t2tsearch, sys; print('torch' in sys.modules, 'timm' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.split() == ["False", "False"], done.stderr
