@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Literal
 
 import yaml
@@ -224,10 +225,49 @@ class ArchConfig(_Frozen):
     def from_yaml(cls, text: str) -> ArchConfig:
         return cls.model_validate(yaml.safe_load(text))
 
+    def canonical(self) -> ArchConfig:
+        """The same built model with every setting it does not use at its default, so that
+        equal models compare (and hash to an `id`) equal. Unused: se_reduction off SE blocks,
+        ghost_ratio off ghost blocks, dense_growth and dense_stages off dense blocks (and
+        dense_stages (depth,), one stage, is the default ()), drop_path_rate at depth 1 (the
+        only block's rate is 0), token_dim and kernel_ratio with one soft split (no token
+        mixer; transformer and performer then both build an unfold and a projection),
+        kernel_ratio off the performer; and ratios giving the same number of random features
+        (int(token_dim x kernel_ratio)) all read as one: the default 0.5 when it gives that
+        number, else features / token_dim."""
+        bb, t2t = self.backbone, self.t2t
+        default_bb, default_t2t = BackboneConfig(), T2TConfig()
+        changes: dict[str, Any] = {}
+        if bb.block != "se":
+            changes["backbone.se_reduction"] = default_bb.se_reduction
+        if bb.block != "ghost":
+            changes["backbone.ghost_ratio"] = default_bb.ghost_ratio
+        if bb.block != "dense" or bb.dense_stages == (bb.depth,):
+            changes["backbone.dense_stages"] = list(default_bb.dense_stages)
+        if bb.block != "dense":
+            changes["backbone.dense_growth"] = default_bb.dense_growth
+        if bb.depth == 1:
+            changes["backbone.drop_path_rate"] = default_bb.drop_path_rate
+        if t2t.depth == 0:
+            changes["t2t.token_dim"] = default_t2t.token_dim
+            changes["t2t.kernel_ratio"] = default_t2t.kernel_ratio
+            if t2t.mixer != "convolution":
+                changes["t2t.mixer"] = default_t2t.mixer
+        elif t2t.mixer != "performer":
+            changes["t2t.kernel_ratio"] = default_t2t.kernel_ratio
+        else:
+            changes["t2t.kernel_ratio"] = _representative_ratio(t2t.token_dim, t2t.kernel_ratio)
+        changes = {path: value for path, value in changes.items()
+                   if _get_path(self.to_dict(), path) != _jsonable(value)}
+        return self.replace(**changes) if changes else self
+
     @property
     def id(self) -> str:
-        """Stable short id: a hash of the canonical JSON, the same across processes and machines."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+        """Stable short id: a hash of the canonical form's JSON (see `canonical`), the same
+        across processes and machines; equal built models have equal ids. A config whose
+        unused settings are at their defaults keeps the id it had before ids were canonical;
+        results tables recompute ids from the stored `arch` when they load (see README)."""
+        return hashlib.sha256(self.canonical().to_json().encode()).hexdigest()[:12]
 
     def replace(self, **changes: Any) -> ArchConfig:
         """A copy with fields changed, nested by dotted path: replace(**{"backbone.depth": 7})."""
@@ -250,6 +290,32 @@ def _describe(split: SoftSplit) -> str:
     return f"kernel {split.kernel}, stride {split.stride}, padding {split.padding}"
 
 
+def performer_features(token_dim: int, kernel_ratio: float) -> int:
+    """Random features m of a T2T performer layer (models/t2t.py TokenPerformer)."""
+    return max(1, int(token_dim * kernel_ratio))
+
+
+def _representative_ratio(token_dim: int, kernel_ratio: float) -> float:
+    features = performer_features(token_dim, kernel_ratio)
+    default = T2TConfig().kernel_ratio
+    for candidate in (default, features / token_dim,
+                      math.nextafter(features / token_dim, math.inf)):
+        if 0 < candidate <= 4 and performer_features(token_dim, candidate) == features:
+            return candidate
+    return kernel_ratio
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _get_path(data: dict[str, Any], path: str) -> Any:
+    node: Any = data
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
 def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
     node: Any = data
     for key in keys[:-1]:
@@ -261,3 +327,16 @@ def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
         if last not in node:
             raise KeyError(".".join(keys))
         node[last] = value
+
+
+def recorded_id(arch: str | dict[str, Any] | None, stored: str | None = None) -> str | None:
+    """The id of a recorded architecture, recomputed from its stored `arch` (JSON text or a
+    mapping): runs and tables made before ids were canonical stored other ids for the same
+    models. `stored` when there is no readable arch."""
+    if arch is None:
+        return stored
+    try:
+        cfg = ArchConfig.from_json(arch) if isinstance(arch, str) else ArchConfig.model_validate(arch)
+    except ValueError:
+        return stored
+    return cfg.id

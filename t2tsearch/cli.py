@@ -185,7 +185,8 @@ def validate(
     typer.echo(f"  train        {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, "
                f"warmup {t.warmup_epochs:g}, weight decay {t.weight_decay:g}, seed {t.seed}, "
                f"split seed {'= seed' if t.split_seed is None else t.split_seed}")
-    typer.echo("  size         " + ("continuous" if survey.size is None
+    typer.echo("  size         " + ("not counted (continuous, or too many branches)"
+                                    if survey.size is None
                                     else f"{survey.size:,} combinations"))
     fraction = survey.feasible_fraction
     shown = "unknown" if fraction is None else f"{fraction:.1%}"

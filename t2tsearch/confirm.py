@@ -15,6 +15,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from t2tsearch.arch import recorded_id
 from t2tsearch.errors import UserError
 from t2tsearch.results import (
     RunDir,
@@ -53,7 +54,8 @@ def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFra
     trials = study.get_trials(deepcopy=False)
     if run_epochs is None and any("epochs_budget" not in t.user_attrs for t in trials):
         run_epochs = load_run_space(run.space_file).train.epochs
-    rows = [{"config_id": t.user_attrs.get("config_id"), "seed": t.user_attrs.get("seed"),
+    rows = [{"config_id": recorded_id(t.user_attrs.get("arch"), t.user_attrs.get("config_id")),
+             "seed": t.user_attrs.get("seed"),
              "split_seed": _split_of(t.user_attrs),
              "epochs": int(t.user_attrs.get("epochs_budget", run_epochs)),
              "role": t.user_attrs.get("role", "front"),

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from t2tsearch.arch import ArchConfig
+from t2tsearch.arch import ArchConfig, recorded_id
 from t2tsearch.errors import UserError
 from t2tsearch.train import EpochCallback, EpochMetrics, TrainBudget, TrainResult
 
@@ -82,8 +82,11 @@ class TableEvaluator:
         self.rows: dict[tuple[str, int], dict[str, Any]] = {}
         seeds: dict[str, set[int]] = defaultdict(set)
         for row in rows:
-            self.rows[(row["id"], int(row["seed"]))] = row
-            seeds[row["id"]].add(int(row["seed"]))
+            # Ids recomputed from the stored arch: tables built before ids were canonical
+            # (ArchConfig.canonical) hold other ids for some of the same models.
+            config_id = recorded_id(row.get("arch"), row["id"])
+            self.rows[(config_id, int(row["seed"]))] = row
+            seeds[config_id].add(int(row["seed"]))
         # Each architecture's seeds, sorted, for the trial seed to pick from.
         self.seeds: dict[str, list[int]] = {cid: sorted(held) for cid, held in seeds.items()}
 

@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from t2tsearch.arch import ArchConfig
+from t2tsearch.arch import ArchConfig, recorded_id
 from t2tsearch.cost import count_cost
 from t2tsearch.errors import UserError
 from t2tsearch.evaluator import trial_seed
@@ -235,7 +235,7 @@ class StudySearcher:
         self.out_of_reach: set[str] = set()  # groups whose quota no random draw could fill
         self.notes: list[str] = []
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            config_id = trial.user_attrs.get("config_id")
+            config_id = recorded_id(trial.user_attrs.get("arch"), trial.user_attrs.get("config_id"))
             if config_id and trial.user_attrs.get("status") == "complete":
                 self.done_ids.setdefault(config_id, trial.number)
 

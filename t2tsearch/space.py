@@ -8,6 +8,7 @@ import re
 import time
 import types
 import typing
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     PrivateAttr,
     TypeAdapter,
     ValidationError,
@@ -46,7 +48,17 @@ if typing.TYPE_CHECKING:
 
 
 class SpaceError(UserError):
-    """A search space that cannot be used; the message is 'file: key.path: reason'."""
+    """A search space that cannot be used; the message is 'file: key.path: reason', one line:
+    control and format characters a hostile key may carry (newlines, NUL, right-to-left
+    overrides) are written as escapes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_one_line(message))
+
+
+def _one_line(text: str) -> str:
+    return "".join(char if char == " " or unicodedata.category(char)[0] not in "CZ"
+                   else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 # A soft split added when a sample has more splits than its base: the official later splits.
@@ -85,6 +97,7 @@ class _Strict(BaseModel):
 
 
 Scalar = bool | int | float | str
+MAX_CHOICES = 1000  # per choice list; Optuna compares a trial's choices with each suggestion
 
 
 class IntRange(_Strict):
@@ -104,16 +117,21 @@ class IntRange(_Strict):
             raise PydanticCustomError("range", "log needs low >= 1 and step 1", {})
         return self
 
-    def values(self) -> list[int]:
-        return list(range(self.low, self.high + 1, self.step))
+    @property
+    def count(self) -> int:
+        """How many values the range holds, counted without listing them."""
+        return (self.high - self.low) // self.step + 1
+
+    def values(self) -> range:
+        return range(self.low, self.high + 1, self.step)  # lazy: never a list of `count` ints
 
 
 class FloatRange(_Strict):
     """Reals in [low, high], optionally on a log scale or on a grid of `step`."""
 
-    low: float
-    high: float
-    step: float | None = Field(default=None, gt=0)
+    low: FiniteFloat
+    high: FiniteFloat
+    step: FiniteFloat | None = Field(default=None, gt=0)
     log: bool = False
 
     @model_validator(mode="after")
@@ -125,17 +143,24 @@ class FloatRange(_Strict):
             raise PydanticCustomError("range", "log needs low > 0 and no step", {})
         return self
 
-    def values(self) -> list[float] | None:
+    @property
+    def count(self) -> int | None:
+        """How many grid values the range holds; None when it is continuous (no step)."""
         if self.step is None:
             return None
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
-        return [self.low + i * self.step for i in range(count)]
+        return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+
+    def values(self) -> list[float] | None:
+        """The grid's values; only asked of a grid that passed MAX_GRID (see grid_space)."""
+        if self.count is None:
+            return None
+        return [self.low + i * self.step for i in range(self.count)]
 
 
 class Parameter(_Strict):
     """One searched field: exactly one domain (choice, int or float) and an optional `when`."""
 
-    choice: list[Scalar] | None = Field(default=None, min_length=1)
+    choice: list[Scalar] | None = Field(default=None, min_length=1, max_length=MAX_CHOICES)
     int_range: IntRange | None = Field(default=None, alias="int")
     float_range: FloatRange | None = Field(default=None, alias="float")
     when: str | None = None
@@ -162,8 +187,17 @@ class Parameter(_Strict):
     def kind(self) -> str:
         return "choice" if self.choice is not None else "int" if self.int_range else "float"
 
-    def values(self) -> list[Any] | None:
-        """Every value the domain allows, or None when it is continuous."""
+    @property
+    def count(self) -> int | None:
+        """How many values the domain allows, or None when it is continuous."""
+        if self.choice is not None:
+            return len(self.choice)
+        dom = self.int_range or self.float_range
+        assert dom is not None
+        return dom.count
+
+    def values(self) -> list[Any] | range | None:
+        """Every value the domain allows (a lazy range for int:), or None when continuous."""
         if self.choice is not None:
             return list(self.choice)
         if self.int_range is not None:
@@ -447,6 +481,58 @@ def _affected(path: str) -> set[str]:
     return {path}
 
 
+# ---- limits -------------------------------------------------------------------------------------
+# The largest value an architecture field may take anywhere in a space (base, parameters, and
+# every sample, where head_dim x num_heads sets embed_dim). Generous for T2T-ViT (T2T-ViT-24:
+# depth 24, width 512; ViT-L: width 1024), and small enough that the largest legal model
+# (48 blocks of width 1024 at MLP ratio 8: about 1G parameters) can still be built and counted.
+FIELD_LIMITS: dict[str, float] = {
+    "img_size": 1024, "num_classes": 100_000, "t2t.token_dim": 1024,
+    "backbone.depth": 48, "backbone.embed_dim": 1024, "backbone.num_heads": 32,
+    "backbone.head_dim": 1024, "backbone.mlp_ratio": 8.0, "backbone.se_reduction": 1024,
+    "backbone.dense_growth": 256, "backbone.ghost_ratio": 64,
+    **{f"t2t.soft_splits.{index}.{part}": limit for index in range(MAX_SOFT_SPLITS)
+       for part, limit in (("kernel", 32), ("stride", 32), ("padding", 16))},
+}
+# Run settings that would crash or never end a run: (least, most). Seeds seed NumPy's
+# generators, which take 0..2^32-1.
+SETTING_LIMITS: dict[str, tuple[float, float]] = {
+    "search.seed": (0, 2**32 - 1), "train.seed": (0, 2**32 - 1),
+    "train.split_seed": (0, 2**32 - 1), "train.img_size": (1, FIELD_LIMITS["img_size"]),
+    "train.epochs": (1, 10_000), "train.batch_size": (1, 65_536),
+    "search.trials": (1, 100_000), "search.concurrency": (1, 1024),
+    "search.grace_period": (1, 10_000), "search.cpus_per_trial": (0, 1024),
+    "search.gpus_per_trial": (0, 64),
+}
+
+
+def _over_limit(path: str, value: Any) -> str | None:
+    limit = FIELD_LIMITS.get(path)
+    if limit is None or isinstance(value, (bool, str)) or not isinstance(value, (int, float)):
+        return None
+    if value > limit:
+        return f"{value!r} is above the limit {limit:g} for {path}"
+    return None
+
+
+def architecture_limit(cfg: ArchConfig) -> str | None:
+    """'backbone.embed_dim 4096 is above the limit 1024' when a field of `cfg` passes its
+    FIELD_LIMITS entry; None when every field is within its limit."""
+    for path, value in config_fields(cfg).items():
+        reason = _over_limit(path, value)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _check_settings(space: SearchSpace) -> None:
+    for path, (least, most) in SETTING_LIMITS.items():
+        section, name = path.split(".")
+        value = getattr(getattr(space, section), name)
+        if value is not None and not least <= value <= most:
+            raise _Problem(path, f"{value!r} is outside {least:g}..{most:g}")
+
+
 # ---- semantic checks ---------------------------------------------------------------------------
 class _Problem(Exception):
     def __init__(self, where: str, reason: str) -> None:
@@ -461,8 +547,13 @@ def _did_you_mean(name: str, known: list[str]) -> str:
 
 
 def _check_semantics(space: SearchSpace) -> None:
+    _check_settings(space)
     base = _resolve_base(space)
     space._base_config = base
+    for path, value in config_fields(base).items():
+        reason = _over_limit(path, value)
+        if reason is not None:
+            raise _Problem(f"base.{path}", reason)
     for position, (path, param) in enumerate(space.parameters.items()):
         _check_parameter(space, position, path, param)
     if "backbone.head_dim" in space.parameters and "backbone.embed_dim" in space.parameters:
@@ -489,10 +580,15 @@ def _check_semantics(space: SearchSpace) -> None:
         raise _Problem("search.goal", "compare_groups needs groups; define some under groups: "
                                       "or use goal: front")
     if space.search.sampler == "grid":
+        points = 1
         for path, param in space.parameters.items():
-            if param.values() is None:
+            if param.count is None:
                 raise _Problem("search.sampler",
                                f"grid needs discrete parameters, but {path} is a continuous float")
+            points *= param.count
+            if points > MAX_GRID:
+                raise _Problem("search.sampler", f"the grid holds more than {MAX_GRID:,} points "
+                               f"(at {path}); search it with another sampler")
 
 
 def _resolve_base(space: SearchSpace) -> ArchConfig:
@@ -547,12 +643,12 @@ def _check_parameter(space: SearchSpace, position: int, path: str, param: Parame
         raise _Problem(f"{where}.int", f"{path} is not a number; use choice:")
     if param.choice is not None:
         for index, value in enumerate(param.choice):
-            _check_value(adapter, value, f"{where}.choice.{index}")
+            _check_value(adapter, value, f"{where}.choice.{index}", path)
     else:
         dom = param.int_range or param.float_range
         kind = "int" if param.int_range else "float"
-        _check_value(adapter, dom.low, f"{where}.{kind}.low")
-        _check_value(adapter, dom.high, f"{where}.{kind}.high")
+        _check_value(adapter, dom.low, f"{where}.{kind}.low", path)
+        _check_value(adapter, dom.high, f"{where}.{kind}.high", path)
     names = list(space.parameters)
     later = names[position:]
     index = _split_index(path)
@@ -580,12 +676,15 @@ def _check_parameter(space: SearchSpace, position: int, path: str, param: Parame
         space._conditions[path] = cond
 
 
-def _check_value(adapter: TypeAdapter, value: Any, where: str) -> None:
+def _check_value(adapter: TypeAdapter, value: Any, where: str, path: str) -> None:
     try:
         adapter.validate_python(value)
     except ValidationError as err:
         first = err.errors()[0]
         raise _Problem(where, f"{first['msg']} (got {value!r})") from None
+    reason = _over_limit(path, value)
+    if reason is not None:
+        raise _Problem(where, reason)
 
 
 def _check_objectives(space: SearchSpace) -> None:
@@ -688,23 +787,99 @@ def _is_union_tag(root: Any, parent: tuple, part: Any) -> bool:
         or part.startswith("function-")
 
 
+MAX_GRID = 1_000_000  # points of a grid-sampler search, listed by optuna's GridSampler
+
+
 # ---- loading -----------------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses duplicate keys: the second `backbone.depth` would silently win."""
+# What a space file may hold. A real one is a few KB, nests 5 levels and has a few hundred YAML
+# nodes; these limits refuse hostile files (deep nesting, alias bombs, huge lists) while they
+# are still cheap to refuse: before any Python object is built from them.
+MAX_FILE_BYTES = 1_000_000
+MAX_NESTING = 32
+MAX_NODES = 20_000  # YAML nodes with every alias expanded
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
+class _TooBig(yaml.YAMLError):
+    def __init__(self, path: list[str], reason: str) -> None:
+        super().__init__(reason)
+        self.path = ".".join(part for part in path if part) or "(top level)"
+        self.reason = reason
+
+
+class _SpaceLoader(yaml.SafeLoader):
+    """safe_load that refuses duplicate keys (the second `backbone.depth` would silently win)
+    and counts while it composes: nesting, nodes with aliases expanded, aliases into the node
+    that defines them. A billion-laughs file is refused after MAX_NODES nodes, not 10^9."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._where: list[str] = []  # the key path of the node being composed
+        self._open_anchors: set[str] = set()
+        self._sizes: dict[int, int] = {}  # id(node) -> its node count, aliases expanded
+        self._total = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # index: the key node for a mapping value, the position for a sequence item, None for
+        # a mapping key.
+        part = index.value if isinstance(index, yaml.ScalarNode) else \
+            str(index) if isinstance(index, int) else ""
+        self._where.append(str(part))
+        try:
+            if len(self._where) > MAX_NESTING:
+                raise _TooBig(self._where, f"nested more than {MAX_NESTING} levels deep")
+            if self.check_event(yaml.AliasEvent):
+                anchor = self.peek_event().anchor
+                if anchor in self._open_anchors:
+                    raise _TooBig(self._where, f"alias *{anchor} refers to the node that holds it")
+                node = super().compose_node(parent, index)
+                self._count(self._sizes.get(id(node), 1))
+                return node
+            event = self.peek_event()
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                self._open_anchors.add(anchor)
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._open_anchors.discard(anchor)
+            self._sizes[id(node)] = 1 + _children_size(node, self._sizes)
+            self._count(1)
+            return node
+        finally:
+            self._where.pop()
+
+    def _count(self, nodes: int) -> None:
+        self._total += nodes
+        if self._total > MAX_NODES:
+            raise _TooBig(self._where[:-1] if self._where[-1].isdigit() else self._where,
+                          f"more than {MAX_NODES} YAML values (aliases expanded); "
+                          "a space file holds a few hundred")
+
+
+def _children_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    if isinstance(node, yaml.SequenceNode):
+        return sum(sizes.get(id(child), 1) for child in node.value)
+    if isinstance(node, yaml.MappingNode):
+        return sum(sizes.get(id(key), 1) + sizes.get(id(value), 1) for key, value in node.value)
+    return 0
+
+
+def _construct_mapping(loader: _SpaceLoader, node: yaml.MappingNode) -> dict:
     seen: set = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
-        if key in seen:
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key (a list or mapping): construct_mapping says so
+            break
+        if duplicate:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_SpaceLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
@@ -758,16 +933,26 @@ def _read_space_yaml(path: Path) -> Any:
     if not path.is_file():
         raise SpaceError(f"{path}: no such file")
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpaceError(f"{path}: (top level): {size:,} bytes; a space file may hold at most "
+                             f"{MAX_FILE_BYTES:,}")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise SpaceError(f"{path}: cannot read: {err}") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_SpaceLoader)  # noqa: S506 - a SafeLoader subclass
+    except _TooBig as err:
+        raise SpaceError(f"{path}: {err.path}: {err.reason}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(top level)"
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SpaceError(f"{path}: {where}: not valid YAML: {problem}") from None
+    except (ValueError, OverflowError, RecursionError) as err:
+        # A scalar YAML reads but Python cannot hold: an int of 5,000 digits, a 13th month.
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SpaceError(f"{path}: (top level): cannot read a value: {reason}") from None
     return data
 
 
@@ -832,22 +1017,25 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> ArchConfig:
 
 
 def grid_space(space: SearchSpace) -> dict[str, list[Any]]:
-    """Every parameter's values, for optuna.samplers.GridSampler (all must be discrete)."""
+    """Every parameter's values, for optuna.samplers.GridSampler (all must be discrete; a
+    space with sampler grid holds at most MAX_GRID points, checked when it loads)."""
     grid = {}
     for path, param in space.parameters.items():
         values = param.values()
         if values is None:
             raise SpaceError(f"parameters.{path}: a continuous float cannot be gridded")
-        grid[path] = values
+        grid[path] = list(values)
     return grid
 
 
 # ---- rejection before training ---------------------------------------------------------------------
 def check_architecture(cfg: ArchConfig, space: SearchSpace) -> str | None:
-    """Why `cfg` cannot be built or breaks a token limit; None when fine. Needs no cost."""
+    """Why `cfg` cannot be built, passes a FIELD_LIMITS entry or breaks a token limit; None
+    when fine. Needs no cost."""
     problems = cfg.problems()
-    if problems:
-        return "infeasible: " + "; ".join(problems)
+    limit = architecture_limit(cfg)
+    if problems or limit:
+        return "infeasible: " + "; ".join([*problems, *([limit] if limit else [])])
     c = space.constraints
     if c.min_tokens is not None and cfg.num_tokens < c.min_tokens:
         return f"tokens {cfg.num_tokens} < min_tokens {c.min_tokens}"
@@ -947,11 +1135,15 @@ def sample_random(space: SearchSpace, n: int, seed: int | None = None,
 
 
 # ---- the size of a space and a survey of it ------------------------------------------------------
+SIZE_WORK = 100_000  # branches space_size may follow before it gives up counting
+
+
 def space_size(space: SearchSpace) -> int | None:
     """Number of distinct parameter combinations (conditional ones counted where they apply);
-    None when a parameter is continuous."""
+    None when a parameter is continuous, or when counting would follow more than SIZE_WORK
+    branches (`when` conditions on parameters with many values)."""
     params = list(space.parameters.items())
-    if any(param.values() is None for _, param in params):
+    if any(param.count is None for _, param in params):
         return None
     # Only parameters that a later `when` (or per-split existence) looks at must be branched on;
     # the others multiply the count.
@@ -964,19 +1156,30 @@ def space_size(space: SearchSpace) -> int | None:
             if _split_index(path) is not None:
                 later.add("t2t.num_splits")
         watched.append(later)
+    work = 0
 
     def count(position: int, values: dict[str, Any]) -> int:
+        nonlocal work
         if position == len(params):
             return 1
         path, param = params[position]
         if not _applies(space, path, values):
             return count(position + 1, values)
-        options = param.values() or []
         if _affected(path) & watched[position]:
-            return sum(count(position + 1, {**values, path: v}) for v in options)
-        return len(options) * count(position + 1, values)
+            work += param.count or 0
+            if work > SIZE_WORK:
+                raise _TooMany
+            return sum(count(position + 1, {**values, path: v}) for v in param.values() or [])
+        return (param.count or 0) * count(position + 1, values)
 
-    return count(0, {})
+    try:
+        return count(0, {})
+    except _TooMany:
+        return None
+
+
+class _TooMany(Exception):
+    pass
 
 
 @dataclass

@@ -95,6 +95,8 @@ def budget_for(seed: int, version: int = TABLE_VERSION) -> Any:
 
 
 def done_keys(work_file: Path) -> set[tuple[str, int]]:
+    from t2tsearch.arch import recorded_id  # ids recomputed: old work files hold older ids
+
     if not work_file.is_file():
         return set()
     keys = set()
@@ -105,7 +107,7 @@ def done_keys(work_file: Path) -> set[tuple[str, int]]:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line torn by a kill: that run is simply trained again
-        keys.add((row["id"], row["seed"]))
+        keys.add((recorded_id(row.get("arch"), row["id"]), row["seed"]))
     return keys
 
 
@@ -153,7 +155,10 @@ def versions() -> dict[str, str]:
 
 
 def work_rows(work_file: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """The work file's rows by (id, seed); a line torn by a kill is skipped (trained again)."""
+    """The work file's rows by (id, seed); a line torn by a kill is skipped (trained again).
+    Ids are recomputed from each row's arch: old work files hold older ids (see README)."""
+    from t2tsearch.arch import recorded_id
+
     rows = {}
     if not work_file.is_file():
         return rows
@@ -162,7 +167,7 @@ def work_rows(work_file: Path) -> dict[tuple[str, int], dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
-        rows[(row["id"], row["seed"])] = row
+        rows[(recorded_id(row.get("arch"), row["id"]), row["seed"])] = row
     return rows
 
 
