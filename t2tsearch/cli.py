@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ from t2tsearch.errors import UserError
 
 if TYPE_CHECKING:
     from t2tsearch.results import RunDir
+    from t2tsearch.space import SearchSpace
 
 app = typer.Typer(
     name="t2tsearch",
@@ -151,6 +152,78 @@ def _span(span: tuple[int, int] | None) -> str:
     return "-" if span is None else f"{format_count(span[0])}..{format_count(span[1])}"
 
 
+# The fields of ArchConfig.short() and the parameters that can change each one.
+_SUMMARY_FIELDS = {
+    "mixer": ("t2t.mixer",), "token dim": ("t2t.token_dim",), "depth": ("backbone.depth",),
+    "width": ("backbone.embed_dim", "backbone.head_dim"), "heads": ("backbone.num_heads",),
+    "mlp ratio": ("backbone.mlp_ratio",), "block": ("backbone.block",),
+}
+
+
+def describe_base(space: SearchSpace) -> str:
+    """The base in ArchConfig.short()'s form with every searched field shown as '*', followed
+    by what each one ranges over: the base's own value of a searched field is never sampled
+    unless the parameter has a `when` (its value where the condition fails)."""
+    base = space.base_config
+    params = space.parameters
+    fixed = {"mixer": base.t2t.mixer, "token dim": base.t2t.token_dim,
+             "depth": base.backbone.depth, "width": base.backbone.embed_dim,
+             "heads": base.backbone.num_heads, "mlp ratio": base.backbone.mlp_ratio,
+             "block": base.backbone.block}
+
+    def domain(path: str) -> list[Any]:
+        param = params[path]
+        values = param.values()
+        if values is None:  # continuous: its two ends stand for the range
+            dom = param.int_range or param.float_range
+            values = [dom.low, dom.high]
+        # head_dim is no field of its own: the width branch below adds the base's width.
+        where_not = param.when and path != "backbone.head_dim"
+        return values + ([_field(base, path)] if where_not else [])
+
+    searched: dict[str, list[Any]] = {}
+    for field, paths in _SUMMARY_FIELDS.items():
+        if field == "width" and "backbone.head_dim" in params:
+            # build_config sets the width to head_dim x num_heads.
+            heads = domain("backbone.num_heads") if "backbone.num_heads" in params \
+                else [base.backbone.num_heads]
+            widths = [d * h for d in domain("backbone.head_dim") for h in heads]
+            searched[field] = widths + ([fixed["width"]] if params["backbone.head_dim"].when
+                                        else [])
+        elif any(path in params for path in paths):
+            searched[field] = domain(next(path for path in paths if path in params))
+    splits_searched = any(path.startswith(("t2t.soft_splits.", "t2t.num_splits", "t2t.depth"))
+                          for path in params)
+    shown = {field: "*" if field in searched else value for field, value in fixed.items()}
+    splits = "*" if splits_searched else ",".join(str(s) for s in base.t2t.soft_splits)
+    text = (f"{shown['mixer']}[{splits}]/{shown['token dim']} d{shown['depth']} "
+            f"w{shown['width']} h{shown['heads']} r{_value(shown['mlp ratio'])} {shown['block']}")
+    if not searched and not splits_searched:
+        return text
+    ranges = [f"{field} {_values(values)}" for field, values in searched.items()]
+    if splits_searched:
+        ranges.insert(0, "soft splits (see parameters)")
+    return f"{text}; * searched: " + ", ".join(ranges)
+
+
+def _field(cfg: ArchConfig, path: str) -> Any:
+    section, _, name = path.rpartition(".")
+    return getattr(getattr(cfg, section) if section else cfg, name)
+
+
+def _value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _values(values: list[Any]) -> str:
+    """Distinct values as {a, b, c}; more than four numbers as their range low..high."""
+    distinct = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in distinct)
+    if numeric and len(distinct) > 4:
+        return f"{_value(distinct[0])}..{_value(distinct[-1])}"
+    return "{" + ", ".join(_value(v) for v in distinct) + "}"
+
+
 @app.command()
 def validate(
     space_file: Annotated[str, typer.Argument(metavar="SPACE", help="Search space YAML file.")],
@@ -169,7 +242,8 @@ def validate(
     if space.description:
         typer.echo(f"  {' '.join(space.description.split())}")
     typer.echo(f"  data         {space.train.dataset}, {base.in_chans}x{base.img_size}x{base.img_size}, "
-               f"{base.num_classes} classes; base {base_name}: {base.short()}")
+               f"{base.num_classes} classes")
+    typer.echo(f"  base         {base_name}: {describe_base(space)}")
     typer.echo(f"  parameters   {len(space.parameters)}")
     width = max(len(path) for path in space.parameters)
     for path, param in space.parameters.items():
@@ -232,19 +306,28 @@ def sample(
         return
     used_seed = space.search.seed if seed is None else seed
     typer.echo(f"{space_file}: {n} samples from '{space.name}' (seed {used_seed})")
-    typer.echo(f"{'#':>3}  {'id':<12} {'params':>8} {'MACs':>8} {'tokens':>6}  "
-               f"{'groups':<14} architecture")
-    for s in drawn:
-        params = format_count(s.cost.params) if s.cost else "-"
-        macs = format_count(s.cost.macs) if s.cost else "-"
-        groups = ",".join(s.groups) or "-"
-        line = (f"{s.number:>3}  {s.config.id:<12} {params:>8} {macs:>8} {s.config.num_tokens:>6}  "
-                f"{groups:<14} {s.config.short()}")
-        if s.rejection:
-            line += f"  REJECTED {s.rejection}"
+    head = ["#", "id", "params", "MACs", "tokens", "groups", "architecture"]
+    rows = [[str(s.number), s.config.id, format_count(s.cost.params) if s.cost else "-",
+             format_count(s.cost.macs) if s.cost else "-", str(s.config.num_tokens),
+             ",".join(s.groups) or "-",
+             s.config.short() + (f"  REJECTED {s.rejection}" if s.rejection else "")]
+            for s in drawn]
+    for line in _columns(head, rows, right={"#", "params", "MACs", "tokens"}):
         typer.echo(line)
     feasible = sum(s.feasible for s in drawn)
     typer.echo(f"{feasible} of {n} feasible")
+
+
+def _columns(head: list[str], rows: list[list[str]], right: set[str]) -> list[str]:
+    """A plain-text table whose columns are as wide as their longest cell (the last one is not
+    padded), numbers right-aligned, so every column starts at the same offset on every line."""
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    lines = []
+    for row in [head, *rows]:
+        cells = [cell.rjust(width) if name in right else cell.ljust(width)
+                 for name, cell, width in zip(head[:-1], row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]))
+    return lines
 
 
 # ---- training ----------------------------------------------------------------------------------

@@ -57,6 +57,14 @@ GROUP_COLORS = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"
 RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 LABELS = {"accuracy": "accuracy (%)", "macs": "MACs", "params": "parameters",
           "latency_ms": "latency (ms)"}
+# Cost axes are logarithmic. Without a tickformat plotly labels the ticks between two powers of
+# ten with a bare "2" and "5"; with one every tick carries its value ("2M", "5M", "10M").
+SI_NOTE = "k = 10³, M = 10⁶, G = 10⁹"
+LOG_AXES = {
+    "macs": ("MACs per image (log scale; " + SI_NOTE + ")", "~s"),
+    "params": ("parameters (log scale; " + SI_NOTE + ")", "~s"),
+    "latency_ms": ("latency (ms, log scale)", "~g"),
+}
 
 
 class ReportError(UserError):
@@ -146,11 +154,9 @@ def plot_front(table: pd.DataFrame, cost: str = "macs",
         marker={"size": 12, "color": "#ffbf00", "line": {"color": "#111111", "width": 1.5}},
         error_y=_error_bars(front), text=_hover(front), hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(title=f"Accuracy against {LABELS.get(cost, cost)}",
-                      xaxis_title=f"{LABELS.get(cost, cost)} (log scale)",
                       yaxis_title=LABELS["accuracy"], hovermode="closest",
                       legend={"orientation": "h", "y": -0.18})
-    fig.update_xaxes(type="log")
-    return fig
+    return _log_cost_axis(fig, cost)
 
 
 def hypervolume_history(table: pd.DataFrame, specs: Sequence[ObjectiveSpec],
@@ -325,9 +331,21 @@ def _front_line(front: pd.DataFrame, name: str, color: str, marker: dict) -> go.
 
 
 def _fronts_layout(fig: go.Figure, title: str) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title="MACs (log scale)",
-                      yaxis_title=LABELS["accuracy"], legend={"orientation": "h", "y": -0.18})
-    fig.update_xaxes(type="log")
+    fig.update_layout(title=title, yaxis_title=LABELS["accuracy"],
+                      legend={"orientation": "h", "y": -0.18})
+    return _log_cost_axis(fig, "macs")
+
+
+def _log_cost_axis(fig: go.Figure, cost: str) -> go.Figure:
+    """The x axis as a log axis of `cost` whose every tick reads as a value with its unit."""
+    title, tickformat = LOG_AXES.get(cost, (f"{cost} (log scale)", "~s"))
+    xs = [x for trace in fig.data for x in (trace.x if trace.x is not None else ())
+          if isinstance(x, (int, float)) and x > 0]
+    decades = math.log10(max(xs) / min(xs)) if xs else 0.0
+    # Ticks at 1, 2 and 5 of each decade over one to four decades, at the decades alone beyond,
+    # so that labels never crowd; within one decade plotly's own linear steps (None) fit best.
+    dtick = None if decades < 1 else "D2" if decades <= 4 else 1
+    fig.update_xaxes(type="log", title_text=title, tickformat=tickformat, dtick=dtick)
     return fig
 
 

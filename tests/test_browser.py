@@ -3,13 +3,14 @@ JavaScript error, and the front plot shows as many points as the front table has
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 
 import pytest
 
-from t2tsearch.report import FRONT_TRACE, build_report
-from tests.report_data import make_tiny_run
+from t2tsearch.report import FRONT_TRACE, build_report, plot_front
+from tests.report_data import make_tiny_run, synthetic_table
 
 CHROMIUM = next((found for name in ("chromium", "chromium-browser")
                  if (found := shutil.which(name))), None)
@@ -78,6 +79,21 @@ def test_the_report_renders_in_chromium(report_page, page, tmp_path):
     table_rows = page.locator("#front-table tbody tr").count()
     assert front_points == table_rows > 0
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_log_axis_ticks_read_as_values_with_units(page, tmp_path):
+    # What plotly.js draws, read back from the page: every tick of the MACs axis a value with
+    # its SI suffix (plotly alone labels the ticks between decades with a bare "2" and "5").
+    table = synthetic_table([1.5e6, 3e6, 8e6, 2e7, 4e7], [50, 60, 70, 80, 90])
+    path = tmp_path / "front.html"
+    plot_front(table, "macs").write_html(path, include_plotlyjs=True)
+    page.goto(path.as_uri())
+    page.wait_for_function("document.querySelectorAll('.xtick text').length > 0")
+    labels = page.evaluate("() => Array.from(document.querySelectorAll('.xtick text'))"
+                           ".map(t => t.textContent)")
+    assert len(labels) >= 4, labels
+    assert all(re.fullmatch(r"\d+(\.\d+)?M", label) for label in labels), labels
+    assert {"2M", "5M", "10M", "20M"} <= set(labels), labels
 
 
 def test_the_front_table_sorts_on_click(report_page, page):

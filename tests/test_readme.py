@@ -22,6 +22,8 @@ RUN_ELSEWHERE = {
     ".ci/run (the install)",
     'pip install -e ".[dev]" && python3 -m pytest -q': ".ci/run, which is this command",
     'pip install -e ".[dev]"': ".ci/run",
+    "pip install torch torchvision --index-url": "replaces the machine's torch with PyTorch's CPU "
+    "build: never run by the tests; the CPU index is named in PyTorch's install instructions",
     "python3 -m pytest -q": ".ci/run",
     "t2tsearch run spaces/deep_narrow.yaml": "a 16-minute search; its space is validated in "
     "tests/test_space.py and the same flags are exercised in tests/test_search*.py",
@@ -79,6 +81,18 @@ def test_every_shell_command_is_accounted_for():
         known = command.startswith(RUN_HERE) or any(
             command.startswith(prefix) for prefix in RUN_ELSEWHERE)
         assert known, f"README.md line {start}: `{command}` is neither run here nor listed"
+
+
+def test_every_tool_the_readme_names_has_an_extra_that_installs_it():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    text = README.read_text()
+    named = set(re.findall(r'pip install -e "\.\[(\w+)\]"', text))
+    assert named <= set(extras), named - set(extras)
+    for tool in ("optuna-dashboard", "playwright"):
+        if tool in text:
+            assert any(req.startswith(tool) for extra in named for req in extras[extra]), tool
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is a dev extra")

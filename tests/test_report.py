@@ -83,6 +83,21 @@ def test_front_plot_of_params_uses_its_own_plane():
     assert list(trace(plot_front(table, "params"), FRONT_TRACE).y) == [70]
 
 
+def test_log_cost_axes_state_scale_unit_and_tick_format():
+    table = synthetic_table([1.5e6, 3e6, 8e6, 2e7, 4e7], [50, 60, 70, 80, 90])  # 1.4 decades
+    for fig, unit in ((plot_front(table, "macs"), "MACs per image"),
+                      (plot_front(table, "params"), "parameters"),
+                      (plot_group_fronts(table, []), "MACs per image")):
+        axis = fig.layout.xaxis
+        assert axis.type == "log"
+        # "~s": every tick an SI value ("2M"), never plotly's bare in-between "2" and "5"
+        assert axis.tickformat == "~s" and axis.dtick == "D2"
+        title = axis.title.text
+        assert title.startswith(unit) and "log scale" in title and "M = 10⁶" in title
+    wide = synthetic_table([1e3, 1e5, 1e7, 1e9], [50, 60, 70, 80])  # six decades: decades only
+    assert plot_front(wide, "macs").layout.xaxis.dtick == 1
+
+
 def test_hypervolume_history_grows_to_the_final_hypervolume():
     table = synthetic_table([4e6, 1e6, 2e6, 3e6], [60, 50, 40, 90],
                             status=["complete", "complete", "stopped_early", "complete"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import optuna
@@ -20,6 +21,7 @@ from t2tsearch.space import (
     load_space,
     parse_count,
     parse_space,
+    random_draws,
     sample_random,
     space_size,
     suggest,
@@ -353,6 +355,63 @@ def test_validate_command_prints_the_summary(capsys):
     assert "feasible     100.0% of 200 random samples" in out
     assert "counted for all 24 distinct" in out
     assert "backbone.depth" in out and "MACs" in out
+
+
+SEARCHED_WIDTH = """
+base:
+  t2t: {soft_splits: [[7, 4, 2], [3, 2, 1]], token_dim: 16}
+  backbone: {depth: 14, embed_dim: 384, num_heads: 2, mlp_ratio: 2.0}
+train: {img_size: 28}
+parameters:
+  backbone.depth: {int: {low: 1, high: 3}}
+  backbone.num_heads: {choice: [1, 2]}
+  backbone.head_dim: {choice: [8, 16], when: "backbone.depth >= 2"}
+"""
+
+
+def _printed_values(line: str, field: str) -> tuple[set[int], bool]:
+    """The values `validate` prints for a field, and whether it printed them as low..high."""
+    listed = re.search(rf"{field} \{{([^}}]*)\}}", line)
+    if listed:
+        return {int(v) for v in listed.group(1).split(", ")}, False
+    low, high = re.search(rf"{field} (\d+)\.\.(\d+)", line).groups()
+    return {int(low), int(high)}, True
+
+
+@pytest.mark.parametrize("text", [SEARCHED_WIDTH, None], ids=["when", "deep_narrow"])
+def test_validate_shows_searched_fields_as_searched(tmp_path, capsys, text):
+    path = write(tmp_path, text) if text else SPACES / "deep_narrow.yaml"
+    assert main(["validate", str(path), "--samples", "20", "--cost-budget", "1"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  base "))
+    # The base's depth 14 and width 384 are never sampled here: they must not show as the base.
+    assert "d* w* h* r" in line and "d14" not in line and "w384" not in line, line
+    # Reference: what the sampler actually draws (the fixed mlp ratio stays the base's).
+    draws = [cfg.backbone for _, cfg in random_draws(load_space(path), 2000, seed=0)]
+    for field, drawn in (("depth", {b.depth for b in draws}), ("width", {b.embed_dim for b in draws}),
+                         ("heads", {b.num_heads for b in draws})):
+        printed, as_range = _printed_values(line, field)
+        assert printed == ({min(drawn), max(drawn)} if as_range else drawn), (field, line)
+    if text:  # the width where head_dim does not apply (depth 1) is the base's
+        assert _printed_values(line, "width") == ({8, 16, 32, 384}, False)
+
+
+def test_sample_columns_line_up_with_long_group_names(tmp_path, capsys):
+    path = write(tmp_path, TINY_BASE + """parameters:
+  backbone.depth: {int: {low: 1, high: 3}}
+groups:
+  a_very_long_group_name_for_the_deep_models: "backbone.depth >= 2"
+  shallow: "backbone.depth <= 2"
+""")
+    assert main(["sample", str(path), "-n", "12", "--seed", "3"]) == 0
+    table = capsys.readouterr().out.splitlines()[1:-1]  # between the title and the count
+    cells = [list(re.finditer(r"\S+", line))[:7] for line in table]
+    assert len({m[5].group() for m in cells[1:]}) > 1  # groups of different lengths
+    # Left-aligned columns (id, groups, architecture) start, right-aligned ones (#, params,
+    # MACs, tokens) end, at the same offset on every line, the header included.
+    for column in (1, 5, 6):
+        assert len({m[column].start() for m in cells}) == 1, column
+    for column in (0, 2, 3, 4):
+        assert len({m[column].end() for m in cells}) == 1, column
 
 
 # ---- the shipped spaces ----------------------------------------------------------------------
