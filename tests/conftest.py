@@ -1,7 +1,12 @@
-"""Shared test fixtures: tiny architectures that build and run in milliseconds."""
+"""Shared test fixtures: tiny architectures that build and run in milliseconds, one Ray session,
+and one small trained run that every test reading a run directory shares."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 from t2tsearch.arch import ArchConfig, BackboneConfig, T2TConfig
@@ -22,3 +27,57 @@ def tiny_arch(**changes) -> ArchConfig:
 @pytest.fixture
 def tiny() -> ArchConfig:
     return tiny_arch()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """Ray, started once for the whole session: each start costs seconds on 2 cores. A module
+    that shuts Ray down leaves the next search to start it again (run_search does)."""
+    import ray
+
+    from t2tsearch.search import start_ray
+
+    start_ray(None, verbose=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, ray_session) -> Path:
+    """One 4-trial run of the tiny groups space, trained for real on Ray (1 epoch, 300 images),
+    shared by the report, export, browser and confirm tests. Read it in place; a test that
+    writes into the run directory (a report, a confirmation) works on `copy_run` of it."""
+    from tests.report_data import make_tiny_run
+
+    return make_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+
+
+def copy_run(run: Path, folder: Path, name: str = "copy") -> Path:
+    """A copy of `run` to write into, without Ray's logs and a report's outputs."""
+    target = folder / name
+    shutil.copytree(run, target, ignore=shutil.ignore_patterns(
+        "ray", "report.html", "*.png", "plotly.min.js"))
+    return target
+
+
+def brute_force_front(table: pd.DataFrame, maximize: str = "accuracy",
+                      minimize: tuple[str, ...] = ("macs",)) -> set[str]:
+    """The config ids on the Pareto front of `table`'s complete rows, found by comparing every
+    row with every other: the reference the front of a report or a confirmation must match."""
+    done = table[table["status"] == "complete"].drop_duplicates("config_id")
+    points = [(row["config_id"], float(row[maximize]), [float(row[c]) for c in minimize])
+              for _, row in done.iterrows()]
+    front = set()
+    for config_id, accuracy, costs in points:
+        dominated = False
+        for other_id, other_accuracy, other_costs in points:
+            no_worse = other_accuracy >= accuracy and all(
+                o <= c for o, c in zip(other_costs, costs, strict=True))
+            better = other_accuracy > accuracy or any(
+                o < c for o, c in zip(other_costs, costs, strict=True))
+            if other_id != config_id and no_worse and better:
+                dominated = True
+                break
+        if not dominated:
+            front.add(config_id)
+    return front

@@ -82,38 +82,33 @@ def test_the_command_starts_without_torch():
     assert done.returncode == 0, done.stderr
 
 
-def test_a_finished_run_ends_with_the_report_and_confirm_commands(tmp_path, capsys):
+def test_a_finished_run_ends_with_the_report_and_confirm_commands(tmp_path, capsys,
+                                                                  ray_session):
     # A search answered by a hand-made table (seconds, no training), once with groups, once
     # without: both print the report command, and neither the confirmation (it would train for
     # real; a trained run of a space with groups gets it at 5x the epochs, test_confirm.py).
-    import ray
     import yaml
 
-    from t2tsearch.search import start_ray
     from tests.test_evaluator import write_table_files
 
     space_path, table_path, _ = write_table_files(tmp_path)
-    start_ray(None, verbose=False)
-    try:
-        plain = tmp_path / "results" / "plain"
-        assert main(["run", str(space_path), "--out", str(tmp_path / "results"), "--name",
-                     "plain", "--trials", "3", "--evaluator", f"table:{table_path}"]) == 0
-        lines = capsys.readouterr().out.strip().splitlines()
-        assert lines[-1] == f"next: t2tsearch report {plain}"
-        space = yaml.safe_load(space_path.read_text())
-        space["groups"] = {"one_block": "backbone.depth == 1", "two_blocks": "backbone.depth == 2"}
-        space_path.write_text(yaml.safe_dump(space))
-        grouped = tmp_path / "results" / "grouped"
-        assert main(["run", str(space_path), "--out", str(tmp_path / "results"), "--name",
-                     "grouped", "--trials", "3", "--evaluator", f"table:{table_path}"]) == 0
-        lines = capsys.readouterr().out.strip().splitlines()
-        assert lines[-1] == f"next: t2tsearch report {grouped}"
-        assert not any("t2tsearch confirm" in line for line in lines)
-        # As the run was trained: the table's space trains 2 epochs, the longer budget is 10.
-        meta = RunDir(grouped).read_meta()
-        meta["sessions"][0]["evaluator"] = "train"
-        RunDir(grouped).write_meta(meta)
-        assert next_commands(grouped)[-1].split()[:5] == [
-            "t2tsearch", "confirm", str(grouped), "--epochs", "10"]
-    finally:
-        ray.shutdown()
+    plain = tmp_path / "results" / "plain"
+    assert main(["run", str(space_path), "--out", str(tmp_path / "results"), "--name",
+                 "plain", "--trials", "3", "--evaluator", f"table:{table_path}"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"next: t2tsearch report {plain}"
+    space = yaml.safe_load(space_path.read_text())
+    space["groups"] = {"one_block": "backbone.depth == 1", "two_blocks": "backbone.depth == 2"}
+    space_path.write_text(yaml.safe_dump(space))
+    grouped = tmp_path / "results" / "grouped"
+    assert main(["run", str(space_path), "--out", str(tmp_path / "results"), "--name",
+                 "grouped", "--trials", "3", "--evaluator", f"table:{table_path}"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"next: t2tsearch report {grouped}"
+    assert not any("t2tsearch confirm" in line for line in lines)
+    # As the run was trained: the table's space trains 2 epochs, the longer budget is 10.
+    meta = RunDir(grouped).read_meta()
+    meta["sessions"][0]["evaluator"] = "train"
+    RunDir(grouped).write_meta(meta)
+    assert next_commands(grouped)[-1].split()[:5] == [
+        "t2tsearch", "confirm", str(grouped), "--epochs", "10"]

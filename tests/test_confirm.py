@@ -3,11 +3,11 @@ sample, through the same engine, resumable, in the run."""
 
 from __future__ import annotations
 
-import shutil
-
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import yaml
 
 from t2tsearch.cli import main
 from t2tsearch.confirm import (
@@ -21,27 +21,46 @@ from t2tsearch.confirm import (
     run_confirm,
     seed_summary,
 )
-from t2tsearch.groups import PLANE
 from t2tsearch.report import build_report, load_run
-from t2tsearch.results import RunDir, full_budget, objective_specs, pareto_front
+from t2tsearch.results import RunDir, load_trials
 from t2tsearch.space import load_run_space, load_space
-from tests.report_data import make_tiny_run, synthetic_table
+from tests.conftest import brute_force_front, copy_run
+from tests.report_data import synthetic_table
+from tests.test_report import front_ids_on_page
+
+
+def searched(run) -> pd.DataFrame:
+    """The search's complete trials as trials.csv lists them, one row per architecture."""
+    table = pd.read_csv(run / "trials.csv")
+    return table[table["status"] == "complete"].drop_duplicates("config_id")
+
+
+def means_over_seeds(run) -> pd.DataFrame:
+    """searched(run) with each accuracy replaced by its mean over the search's seed and the
+    confirmations at the run's own budget, read from the confirm study itself."""
+    table = searched(run).set_index("config_id")
+    budget = int(yaml.safe_load((run / "space.yaml").read_text())["train"]["epochs"])
+    extra: dict[str, list[float]] = {}
+    study = optuna.load_study(study_name=CONFIRM_STUDY, storage=RunDir(run).storage_url)
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        if attrs["status"] == "complete" and attrs.get("epochs_budget", budget) == budget:
+            extra.setdefault(attrs["config_id"], []).append(trial.value)
+    for config_id, values in extra.items():
+        table.loc[config_id, "accuracy"] = float(np.mean([table.loc[config_id, "accuracy"],
+                                                          *values]))
+    return table.reset_index()
 
 
 @pytest.fixture(scope="module")
-def confirmed_run(tmp_path_factory):
-    """A tiny run, and what its search study looked like before confirmation."""
-    import ray
-
-    from t2tsearch.search import start_ray
-
-    start_ray(None, verbose=False)
-    run = make_tiny_run(tmp_path_factory.mktemp("confirm"))
+def confirmed_run(tiny_run, tmp_path_factory):
+    """A copy of the shared tiny run, confirmed on a second seed (trained on Ray), with the
+    search study as it was before and the front found by brute force on trials.csv."""
+    run = copy_run(tiny_run, tmp_path_factory.mktemp("confirm"))
     before = [(t.number, t.state, t.values) for t in RunDir(run).load_study().trials]
-    front = load_run(run).front
+    front = brute_force_front(searched(run))
     summary = run_confirm(run, seeds=2, echo=lambda line: None)
-    yield run, before, front, summary
-    ray.shutdown()
+    return run, before, front, summary
 
 
 def test_summary_and_mean_replace_single_seed_accuracies():
@@ -66,10 +85,14 @@ def test_confirm_trains_each_front_architecture_on_the_next_seeds(confirmed_run)
     run, _, front, summary = confirmed_run
     assert summary.trained == len(front) and summary.skipped == 0
     recorded = load_confirmations(RunDir(run))
-    assert sorted(recorded["config_id"]) == sorted(front["config_id"])
+    assert sorted(recorded["config_id"]) == sorted(front)
     assert set(recorded["seed"]) == {1}  # the search trained on seed 0
     assert (recorded["status"] == "complete").all() and (recorded["accuracy"] > 0).all()
-    assert (summary.front["seeds"] == 2).all() or len(summary.front) != len(front)
+    # The front after confirmation is that of the means: the old front's architectures on two
+    # seeds, a newcomer (beaten before, now that a front mean fell) on its one search seed.
+    assert set(summary.front["config_id"]) == brute_force_front(means_over_seeds(run))
+    for _, row in summary.front.iterrows():
+        assert row["seeds"] == (2 if row["config_id"] in front else 1), row["config_id"]
     assert RunDir(run).read_meta()["confirm_sessions"][0]["end"]
 
 
@@ -99,19 +122,20 @@ def test_the_search_study_is_untouched(confirmed_run):
 
 
 def test_confirm_is_resumable(confirmed_run, capsys):
-    run, _, front, _ = confirmed_run
+    run, _, old_front, summary = confirmed_run
+    front = set(summary.front["config_id"])
     assert main(["confirm", str(run), "--seeds", "2"]) == 0
     out = capsys.readouterr().out
-    assert f"0 trainings to run, {len(front)} already done" in out
-    assert len(load_confirmations(RunDir(run))) == len(front)
+    # Only a newcomer to the front (an architecture it gained since) would be trained now.
+    assert f"{len(front - old_front)} trainings to run, {len(front & old_front)} already done" in out
+    assert len(load_confirmations(RunDir(run))) == len(old_front | front)
 
 
 def test_the_report_shows_mean_and_spread_and_the_verdict_counts_seeds(confirmed_run):
     run, _, _, _ = confirmed_run
-    data = load_run(run)
-    assert data.confirm_seeds == 2
-    assert len(data.front) == len(pareto_front(data.table, data.specs))
-    page = build_report(run, images=False).read_text()
+    assert load_run(run).confirm_seeds == 2
+    page = build_report(run, run.parent / "page" / "report.html", images=False).read_text()
+    assert set(front_ids_on_page(page)) == brute_force_front(means_over_seeds(run))
     assert "± sd" in page and "min-max" in page
     assert "2 seeds per front architecture, mean" in page
     assert "Front confirmed on up to 2 seeds" in page
@@ -130,8 +154,7 @@ def test_confirm_needs_two_seeds_or_more(confirmed_run, capsys):
 def longer_run(confirmed_run, tmp_path_factory):
     """A copy of the confirmed tiny run (1 epoch), then confirmed at 2 epochs."""
     source = confirmed_run[0]
-    run = tmp_path_factory.mktemp("longer") / "run"
-    shutil.copytree(source, run, ignore=shutil.ignore_patterns("ray", "report.html", "*.png"))
+    run = copy_run(source, tmp_path_factory.mktemp("longer"))
     lines: list[str] = []
     summary = run_confirm(run, epochs=2, echo=lines.append)
     return run, summary, lines
@@ -140,9 +163,9 @@ def longer_run(confirmed_run, tmp_path_factory):
 def test_confirm_epochs_trains_the_front_and_controls_at_the_longer_budget(longer_run):
     run, summary, lines = longer_run
     space = load_space(RunDir(run).space_file)
-    table = confirmed_table(RunDir(run), space)
-    front = pareto_front(table, objective_specs(space.objectives))
-    others = set(full_budget(table, PLANE)["config_id"]) - set(front["config_id"])
+    # The front of the seed means (the 2-epoch records are not averaged in), by brute force.
+    front = brute_force_front(means_over_seeds(run))
+    others = set(searched(run)["config_id"]) - front
     # 6 controls asked, fewer architectures off the front: all of them, and it says so.
     assert sorted(summary.controls) == sorted(others)
     assert any(f"only {len(others)} full-budget architectures outside the front" in line
@@ -151,14 +174,14 @@ def test_confirm_epochs_trains_the_front_and_controls_at_the_longer_budget(longe
     longer = records[records["epochs"] == 2]
     assert summary.trained == len(front) + len(others) == len(longer)
     assert set(longer["seed"]) == {space.train.seed}
-    assert sorted(longer.loc[longer["role"] == "front", "config_id"]) == sorted(front["config_id"])
+    assert sorted(longer.loc[longer["role"] == "front", "config_id"]) == sorted(front)
     assert sorted(longer.loc[longer["role"] == "control", "config_id"]) == sorted(others)
     assert (longer["status"] == "complete").all() and (longer["accuracy"] > 0).all()
     # The earlier seed confirmations stay at the run's budget and still make the means.
     assert set(records.loc[records["seed"] == 1, "epochs"]) == {1}
     confirmed = confirmed_table(RunDir(run), space)
     confirmed = confirmed[confirmed["status"] == "complete"]  # a quota row of it has one seed
-    assert (confirmed.set_index("config_id").loc[list(front["config_id"]), "seeds"] == 2).all()
+    assert (confirmed.set_index("config_id").loc[sorted(front), "seeds"] == 2).all()
     session = RunDir(run).read_meta()["confirm_sessions"][-1]
     assert session["epochs"] == 2 and session["controls"] == len(others) and session["end"]
 
@@ -229,8 +252,7 @@ def test_records_from_before_the_split_was_pinned_are_trained_again(tmp_path, mo
     searcher, space, _, table, _ = drive(tmp_path, data, {}, trials=4)
     run = searcher.run
     assert (space.train.seed, space.train.data_seed) == (0, 0)
-    specs = objective_specs(space.objectives)
-    front_ids = list(pareto_front(confirmed_table(run, space), specs)["config_id"])
+    front_ids = sorted(brute_force_front(load_trials(run.path)))
     study = optuna.create_study(study_name=CONFIRM_STUDY, storage=run.storage_url,
                                 direction="maximize")
     for config_id in front_ids:
@@ -259,7 +281,7 @@ def test_records_from_before_the_split_was_pinned_are_trained_again(tmp_path, mo
     monkeypatch.setattr(confirm, "_train", lambda run, space, study, todo, *rest: (
         jobs.extend(todo), 0)[1])
     summary = run_confirm(run.path, seeds=3, echo=lambda line: None)
-    new_front = list(pareto_front(confirmed_table(run, space), specs)["config_id"])
+    new_front = sorted(brute_force_front(confirmed_table(run, space)))
     expected = [(c, 1) for c in new_front] + [(c, 2) for c in new_front if c not in front_ids]
     assert sorted((job["config_id"], job["seed"]) for job in jobs) == sorted(expected)
     assert {job["budget"]["split_seed"] for job in jobs} == {0}

@@ -188,17 +188,6 @@ def test_evaluator_specs_and_table_formats(tmp_path):
             evaluator_from_spec(bad)
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    from t2tsearch.search import start_ray
-
-    start_ray(None, verbose=False)
-    yield
-    ray.shutdown()
-
-
 def test_a_search_answered_by_the_table_takes_seconds(tmp_path, ray_session):
     space_path, table_path, ids = write_table_files(tmp_path)
     options = SearchOptions(echo=lambda line: None, command=["test"],

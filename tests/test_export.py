@@ -1,4 +1,7 @@
-"""Export: the files it writes are accepted by `t2tsearch cost`, `t2tsearch train` and build_model."""
+"""Export: the files it writes are accepted by `t2tsearch cost`, `t2tsearch train` and build_model.
+
+The run exported from is the session's shared tiny run (tests/conftest.py): export only reads it.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +15,6 @@ from t2tsearch.arch import ArchConfig
 from t2tsearch.cli import load_arch, main
 from t2tsearch.models.vit import build_model
 from t2tsearch.report import load_run
-from tests.report_data import make_tiny_run
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    import ray
-
-    from t2tsearch.search import start_ray
-
-    start_ray(None, verbose=False)
-    yield make_tiny_run(tmp_path_factory.mktemp("export"))
-    ray.shutdown()
 
 
 def test_a_trial_exports_to_a_file_cost_and_build_model_accept(tiny_run, tmp_path, capsys):

@@ -15,6 +15,7 @@ from t2tsearch.cost import count_cost
 from t2tsearch.space import (
     SpaceError,
     build_config,
+    check_architecture,
     check_candidate,
     grid_space,
     load_run_space,
@@ -420,8 +421,19 @@ def test_shipped_space_validates(name):
     space, survey = validate_space(SPACES / f"{name}.yaml", samples=300, cost_budget_s=0.5)
     assert space.name == name and space.description
     assert survey.buildable > 0
-    assert survey.feasible_fraction is None or survey.feasible_fraction > 0
-    assert survey.distinct_counted >= 1
+    # Some counted architectures fit the space's own limits, and the range shown keeps to them.
+    limits = yaml.safe_load((SPACES / f"{name}.yaml").read_text()).get("constraints", {})
+    max_macs = parse_count(limits["max_macs"]) if "max_macs" in limits else float("inf")
+    assert survey.feasible_fraction is not None and 0 < survey.feasible_fraction <= 1
+    assert survey.cost_passed > 0 and survey.macs[1] <= max_macs
+    # The survey counts in draw order: the first buildable draw, counted here, is among the
+    # counted ones, and within the range shown when it fits the limits.
+    first = next(cfg for _, cfg in random_draws(space, 300, space.search.seed)
+                 if check_architecture(cfg, space) is None)
+    macs = count_cost(first).macs
+    assert survey.smallest["macs"] <= macs
+    if macs <= max_macs and "max_params" not in limits:
+        assert survey.macs[0] <= macs <= survey.macs[1]
 
 
 def test_shipped_defaults_suit_their_purpose():

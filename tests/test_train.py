@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 
 import pytest
 import torch
@@ -95,13 +96,122 @@ def test_loads_the_data_itself_and_measures_latency():
         assert value is not None and math.isfinite(value) and value > 0
 
 
-def test_recipe_options_run(data):
+@dataclass
+class Watched:
+    """What one training did, seen from outside train_proxy: the batches the data handed out,
+    the inputs the model was trained on, and the gradient norm at each optimizer step."""
+
+    result: TrainResult
+    batches: list[torch.Tensor] = field(default_factory=list)
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)
+
+
+def train_watched(monkeypatch, data: ProxyData, **changes) -> Watched:
+    import timm.optim
+
+    import t2tsearch.models.vit as vit
+
+    seen = Watched(result=None)
+    batches, build_model, create_optimizer = (ProxyData.train_batches, vit.build_model,
+                                              timm.optim.create_optimizer_v2)
+
+    def recorded_batches(self, *args, **kwargs):
+        for images, labels in batches(self, *args, **kwargs):
+            seen.batches.append(images.clone())
+            yield images, labels
+
+    def watched_model(cfg):
+        model = build_model(cfg)
+        model.register_forward_pre_hook(
+            lambda module, args: seen.inputs.append(args[0].detach().clone())
+            if module.training else None)
+        return model
+
+    def watched_optimizer(model, *args, **kwargs):
+        optimizer = create_optimizer(model, *args, **kwargs)
+
+        def grad_norm(optimizer, args, kwargs):
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+                     if p.grad is not None]
+            seen.grad_norms.append(float(torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+        optimizer.register_step_pre_hook(grad_norm)
+        return optimizer
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ProxyData, "train_batches", recorded_batches)
+        patch.setattr(vit, "build_model", watched_model)
+        patch.setattr(timm.optim, "create_optimizer_v2", watched_optimizer)
+        seen.result = train_proxy(small_arch(), data, budget(epochs=1, **changes))
+    assert seen.result.status == "complete", seen.result.reason
+    return seen
+
+
+def test_without_mixing_the_model_trains_on_the_batches_as_drawn(data, monkeypatch):
+    plain = train_watched(monkeypatch, data, batch_size=63)
+    assert len(plain.inputs) == len(plain.batches) == 4  # 256 images: 4 full batches of 63
+    assert all(torch.equal(x, m) for x, m in zip(plain.batches, plain.inputs, strict=True))
+    assert plain.result.epochs[0].train_images == 4 * 63
+
+
+def test_mixup_trains_on_blends_of_each_batch_with_its_mirror(data, monkeypatch):
+    plain = train_watched(monkeypatch, data, batch_size=63)
+    mixed = train_watched(monkeypatch, data, batch_size=63, mixup=0.8)
+    # An odd batch loses its last image (mixup pairs image i with image n-1-i).
+    assert mixed.result.epochs[0].train_images == 4 * 62
+    for raw, seen in zip(mixed.batches, mixed.inputs, strict=True):
+        x = raw[: len(raw) // 2 * 2]
+        mirror = x.flip(0)
+        # seen = lam x + (1 - lam) mirror, one lam per batch: solve for it by least squares.
+        lam = float(((seen - mirror) * (x - mirror)).sum() / ((x - mirror) ** 2).sum())
+        assert 0.0 < lam < 1.0
+        assert torch.allclose(seen, lam * x + (1 - lam) * mirror, atol=1e-5)
+    assert mixed.result.epochs[0].train_loss != plain.result.epochs[0].train_loss
+
+
+def test_cutmix_pastes_a_box_of_the_mirrored_batch(data, monkeypatch):
+    plain = train_watched(monkeypatch, data, batch_size=64)
+    cut = train_watched(monkeypatch, data, batch_size=64, cutmix=1.0)
+    boxes = 0
+    for x, seen in zip(cut.batches, cut.inputs, strict=True):
+        mirror = x.flip(0)
+        changed = (seen != x).any(dim=0).any(dim=0)  # pixel positions that differ anywhere
+        if not changed.any():
+            continue  # a box clipped away at the border: nothing pasted
+        rows, cols = changed.any(dim=1).nonzero(), changed.any(dim=0).nonzero()
+        box = (slice(int(rows.min()), int(rows.max()) + 1),
+               slice(int(cols.min()), int(cols.max()) + 1))
+        inside = torch.zeros_like(changed)
+        inside[box] = True
+        # One rectangle, the same for every image, taken from the mirror; the rest untouched.
+        assert torch.equal(seen[..., inside], mirror[..., inside])
+        assert torch.equal(seen[..., ~inside], x[..., ~inside])
+        boxes += 1
+    assert boxes >= 1
+    assert cut.result.epochs[0].train_loss != plain.result.epochs[0].train_loss
+
+
+def test_gradient_clipping_bounds_every_step(data, monkeypatch):
+    free = train_watched(monkeypatch, data)
+    limit = 0.05
+    clipped = train_watched(monkeypatch, data, grad_clip=limit)
+    assert len(clipped.grad_norms) == len(free.grad_norms) == 4
+    assert min(free.grad_norms) > limit  # without the limit every step would exceed it...
+    assert max(clipped.grad_norms) <= limit * (1 + 1e-5)  # ...with it, none does
+    assert clipped.grad_norms[0] == pytest.approx(limit, rel=1e-4)  # scaled down, not zeroed
+    assert clipped.result.epochs[0].train_loss != free.result.epochs[0].train_loss
+
+
+def test_recipe_options_run_together(data):
     result = train_proxy(small_arch(), data,
                          budget(epochs=1, mixup=0.8, cutmix=1.0, grad_clip=1.0, batch_size=63))
-    assert result.status == "complete"
-    no_smoothing = train_proxy(small_arch(), data, budget(epochs=1, label_smoothing=0.0))
-    assert no_smoothing.status == "complete"
+    assert result.status == "complete" and result.epochs[0].train_images == 4 * 62
     plain = train_proxy(small_arch(), data, budget(epochs=1))
+    no_smoothing = train_proxy(small_arch(), data, budget(epochs=1, label_smoothing=0.0))
+    # Label smoothing raises the loss floor: the same training measures a different loss.
+    assert no_smoothing.epochs[0].train_loss != plain.epochs[0].train_loss
     shifted = train_proxy(small_arch(), data, budget(epochs=1, augment="shift"))
     assert shifted.status == "complete"
     assert shifted.epochs[0].train_loss != plain.epochs[0].train_loss  # the budget's augment ran
