@@ -125,6 +125,7 @@ def take_driver_lock(run: RunDir, command: Sequence[str] = ()) -> DriverLock:
     machine): it is taken over. One whose flock is held although the process it names is
     gone from this host (a child it forked keeps the file open) is broken and taken over."""
     path = run.path / LOCK_NAME
+    broken: dict[str, Any] = {}  # the holder of a lock broken below, to name it
     for _ in range(5):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
@@ -137,10 +138,8 @@ def take_driver_lock(run: RunDir, command: Sequence[str] = ()) -> DriverLock:
             holder = _read_holder(fd)
             os.close(fd)
             if holder and holder.get("host") == platform.node() and not _alive_here(holder):
-                try:
-                    path.unlink()
-                except FileNotFoundError:
-                    pass
+                path.unlink(missing_ok=True)
+                broken = holder
                 continue
             who = describe_holder(holder) if holder else "a process that wrote no details yet"
             raise RunBusyError(f"{run.path}: another t2tsearch process is driving this run "
@@ -153,7 +152,7 @@ def take_driver_lock(run: RunDir, command: Sequence[str] = ()) -> DriverLock:
         if not same:
             os.close(fd)
             continue
-        previous = _read_holder(fd)
+        previous = _read_holder(fd) or broken
         mine = {"pid": os.getpid(), "host": platform.node(),
                 "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "process_start": _process_start(os.getpid()), "command": " ".join(command)}
