@@ -236,7 +236,10 @@ def mount_or_skip(*command: str) -> None:
 
 def finished_trials(run_path: Path) -> dict[int, tuple[str, str]]:
     """Trial number -> (state, values) of every trial told to the study, read with sqlite3."""
-    connection = sqlite3.connect(f"file:{run_path / 'study.db'}?mode=ro", uri=True)
+    try:
+        connection = sqlite3.connect(f"file:{run_path / 'study.db'}?mode=ro", uri=True)
+    except sqlite3.OperationalError:  # not created yet
+        return {}
     try:
         rows = connection.execute(
             "SELECT t.number, t.state, GROUP_CONCAT(v.value) FROM trials t LEFT JOIN "
@@ -258,7 +261,7 @@ def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_tri
     run_path = disk / "runs" / "r"
     filler = disk / "filler"
     command = [*CLI, "run", str(TABULAR / "space.yaml"), "--out", str(disk / "runs"), "--name",
-               "r", "--trials", "20", "--sampler", "random", "--evaluator", TABLE]
+               "r", "--trials", "10", "--sampler", "random", "--evaluator", TABLE]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=ENV)
     bound = False
@@ -285,7 +288,7 @@ def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_tri
         assert f"t2tsearch run --resume {run_path}" in err
         # Nothing is lost: every trial told before the fault is in the study as it was.
         stopped = finished_trials(run_path)
-        assert len(stopped) < 20 and all(stopped[n] == told[n] for n in told)
+        assert len(stopped) < 10 and all(stopped[n] == told[n] for n in told)
     finally:
         if process.poll() is None:
             process.kill()
@@ -296,7 +299,7 @@ def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_tri
     try:
         # Writable again: the run resumes and ends at its budget, with those trials kept.
         done = subprocess.run([*CLI, "run", "--resume", str(run_path)], capture_output=True,
-                              text=True, env=ENV, timeout=300)
+                              text=True, env=ENV, timeout=600)
         # 0, or 64 + N where the trials cut off by the fault count as failed
         assert done.returncode == 0 or 64 < done.returncode < 128, done.stdout + done.stderr
         resumed = finished_trials(run_path)
@@ -304,7 +307,7 @@ def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_tri
         table = pd.read_csv(run_path / "trials.csv")
         assert set(stopped) <= set(table["trial"])
         spent = table["status"].isin(["complete", "stopped_early", "diverged", "oom", "failed"])
-        assert spent.sum() - table["reason"].str.contains("interrupted", na=False).sum() == 20
+        assert spent.sum() - table["reason"].str.contains("interrupted", na=False).sum() == 10
     finally:
         subprocess.run(["umount", "-l", str(disk)])
 
