@@ -25,6 +25,7 @@ from t2tsearch.results import (
     pareto_front,
     trials_table,
 )
+from t2tsearch.rundir import DriverLock, take_driver_lock, took_over_note
 from t2tsearch.space import SearchSpace, load_run_space
 from t2tsearch.train import TrainBudget
 
@@ -225,8 +226,21 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
 
     Resumable: jobs (architecture, seed, budget) already recorded as complete are skipped. The
     front is that of the table with same-budget confirmations applied, so running it again
-    after the front moved confirms the newcomers.
+    after the front moved confirms the newcomers. One process at a time drives a run
+    directory: a search or another confirmation on it makes this one refuse (RunBusyError).
     """
+    lock: list[DriverLock] = []
+    try:
+        return _confirm(run_path, seeds, epochs, controls, concurrency, address, echo, verbose,
+                        lock)
+    finally:
+        for held in lock:
+            held.release()
+
+
+def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | None,
+             controls: int, concurrency: int | None, address: str | None,
+             echo: Callable[[str], None], verbose: bool, lock: list[DriverLock]) -> ConfirmSummary:
     if epochs is None and seeds is not None and seeds < 2:
         raise ConfirmError("confirm: --seeds counts the search's own seed too; give 2 or more")
     if epochs is not None and seeds is not None and seeds < 1:
@@ -234,6 +248,9 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
     if controls < 0:
         raise ConfirmError(f"confirm: --controls {controls}: give 0 or more")
     run = RunDir.open(run_path)
+    lock.append(take_driver_lock(run, ["t2tsearch", "confirm", str(run_path)]))
+    if (note := took_over_note(lock[0])) is not None:
+        echo(note)
     table_spec = run.table_evaluator()
     if table_spec is not None:
         raise ConfirmError(f"confirm: {run.path} was answered from a tabular benchmark "

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
@@ -27,6 +27,9 @@ from t2tsearch.pareto import full_budget as full_budget
 from t2tsearch.pareto import hypervolume as hypervolume
 from t2tsearch.pareto import objective_specs as objective_specs
 from t2tsearch.pareto import pareto_front as pareto_front
+
+if TYPE_CHECKING:
+    from t2tsearch.space import SearchSpace
 
 STUDY_NAME = "t2tsearch"
 
@@ -97,13 +100,27 @@ class RunDir:
         for needed in (run.space_file, run.study_db):
             if not needed.is_file():
                 raise RunError(f"{run.path}: not a t2tsearch run ({needed.name} is missing)")
+        from t2tsearch.rundir import check_run_files
+
+        check_run_files(run)  # a damaged file is named before anything reads or writes
         return run
 
     # ---- run.json -------------------------------------------------------------------------
     def read_meta(self) -> dict[str, Any]:
-        if not self.run_json.is_file():
-            return {}
-        return json.loads(self.run_json.read_text())
+        from t2tsearch.rundir import read_run_json
+
+        return read_run_json(self)
+
+    def write_space(self, space: SearchSpace) -> None:
+        """space.yaml, atomically, with its digest in run.json (a damaged copy is then told
+        apart from the one the run wrote)."""
+        from t2tsearch.rundir import space_digest
+
+        text = space.to_yaml()
+        atomic_write(self.space_file, text)
+        meta = self.read_meta()
+        meta["space_sha256"] = space_digest(text)
+        self.write_meta(meta)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write(self.run_json, json.dumps(meta, indent=2, default=str))

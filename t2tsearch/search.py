@@ -40,7 +40,14 @@ from t2tsearch.results import (
     now_iso,
     run_metadata,
     trials_table,
-    write_trials_csv,
+)
+from t2tsearch.rundir import (
+    DriverLock,
+    TrialsCsv,
+    storage_error,
+    storage_fault,
+    take_driver_lock,
+    took_over_note,
 )
 from t2tsearch.space import (
     SearchSpace,
@@ -206,14 +213,14 @@ class StudySearcher:
         class _Adapter(Searcher):
             # Ray calls these; the logic lives in the outer object, which holds no Ray state.
             def suggest(inner, trial_id: str):  # noqa: N805
-                return self.suggest(trial_id)
+                return self.guarded(self.suggest, trial_id, fallback=Searcher.FINISHED)
 
             def on_trial_result(inner, trial_id: str, result: dict) -> None:  # noqa: N805
-                self.on_trial_result(trial_id, result)
+                self.guarded(self.on_trial_result, trial_id, result)
 
             def on_trial_complete(inner, trial_id: str, result: dict | None = None,  # noqa: N805
                                   error: bool = False) -> None:
-                self.on_trial_complete(trial_id, result, error)
+                self.guarded(self.on_trial_complete, trial_id, result, error)
 
         self.ray_searcher = _Adapter()
         self.space = space
@@ -234,10 +241,28 @@ class StudySearcher:
         self.compare_groups = self.quota > 0
         self.out_of_reach: set[str] = set()  # groups whose quota no random draw could fill
         self.notes: list[str] = []
+        self.trials_csv = TrialsCsv(run)
+        # Why the run directory stopped taking writes (full, read-only): the run then stops.
+        self.storage_fault: str | None = None
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             config_id = recorded_id(trial.user_attrs.get("arch"), trial.user_attrs.get("config_id"))
             if config_id and trial.user_attrs.get("status") == "complete":
                 self.done_ids.setdefault(config_id, trial.number)
+
+    def guarded(self, call: Callable[..., Any], *args: Any, fallback: Any = None) -> Any:
+        """`call` as Ray calls it; a run directory that stops taking writes is noted (the
+        run stops, see _fit) instead of raised inside Tune. After that nothing is recorded:
+        the trials in flight stay running in the study, and --resume trains them again."""
+        if self.storage_fault is not None:
+            return fallback
+        try:
+            return call(*args)
+        except Exception as err:
+            fault = storage_fault(err)
+            if fault is None:
+                raise
+            self.storage_fault = fault
+            return fallback
 
     # Ray: a new trial wants a config.
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -368,9 +393,7 @@ class StudySearcher:
         if reason:
             trial.set_user_attr("reason", reason)
         tell(self.study, trial, state, values)
-        frame = write_trials_csv(self.run, self.study)
-        row = frame[frame["trial"] == trial.number].iloc[0]
-        self.progress.finished(row)
+        self.progress.finished(self.trials_csv.add(self.study, trial))
 
     # Ray: an epoch's metrics.
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -575,10 +598,29 @@ class RunSummary:
 def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results",
                name: str | None = None, resume: str | os.PathLike[str] | None = None,
                options: SearchOptions | None = None) -> RunSummary:
-    """Run (or resume) a search; returns the run directory, the trials table and the front."""
-    options = options or SearchOptions()
+    """Run (or resume) a search; returns the run directory, the trials table and the front.
+    One process at a time drives a run directory (t2tsearch.rundir)."""
+    locks: list[DriverLock] = []
+    try:
+        return _run_search(space_path, out, name, resume, options or SearchOptions(), locks)
+    except UserError:
+        raise
+    except Exception as err:
+        fault = storage_fault(err)
+        if fault is None or not locks:
+            raise
+        raise storage_error(RunDir(locks[0].path.parent), fault) from None
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str | None,
+                resume: str | os.PathLike[str] | None, options: SearchOptions,
+                locks: list[DriverLock]) -> RunSummary:
     if resume is not None:
         run = RunDir.open(resume)
+        locks.append(take_driver_lock(run, options.command))
         source = str(run.space_file)
         space = load_run_space(run.space_file)
         create = False
@@ -597,7 +639,7 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
                             f"goes on with the sampler, seed and scheduler it started with")
     space = apply_overrides(space, overrides, source)
     if run is not None and overrides:
-        run.space_file.write_text(space.to_yaml())  # e.g. --trials 40: the next resume sees it
+        run.write_space(space)  # e.g. --trials 40: the next resume sees it
     # A missing or malformed dataset or table is the run's fault, not a trial's: say so first.
     from t2tsearch.data import load_data
     from t2tsearch.evaluator import evaluator_from_spec
@@ -608,8 +650,9 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
               train_limit=10, val_limit=10)
     if run is None:
         run = RunDir.create(out, name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        run.space_file.write_text(space.to_yaml())
+        locks.append(take_driver_lock(run, options.command))
         run.write_meta(run_metadata(options.command, space.search.seed))
+        run.write_space(space)
     # The driver only counts costs (small ops) while the trials hold the cores: more than one
     # OpenMP thread here spins against them and made counting ten times slower on 2 cores.
     import torch
@@ -619,6 +662,7 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     reference = run.read_meta().get("reference")
     study = open_study(run, space, create, reference)
     requeued = requeue_interrupted(study)
+    TrialsCsv(run).rewrite(study)  # the one full write of a session: its rows may have changed
     consumed = sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("consumed"))
     if reference is None and consumed and hasattr(study.sampler, "reference"):
         # A run from before references were stored: the report's stand-in, from its trials.
@@ -632,6 +676,8 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
     run.write_meta(meta)
 
     echo = options.echo
+    if (note := took_over_note(locks[0])) is not None:
+        echo(note)
     goal = ""
     if space.group_quota:
         goal = (f"comparing {len(space.groups)} groups ({space.group_quota} full-budget "
@@ -653,7 +699,7 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
             if create and not study.get_trials(deepcopy=False):
                 shutil.rmtree(run.path, ignore_errors=True)
             raise
-    table = write_trials_csv(run, study)
+    table = TrialsCsv(run).catch_up(study)
     meta = run.read_meta()
     meta["sessions"][-1]["end"] = now_iso()
     run.write_meta(meta)
@@ -754,6 +800,15 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
             text = trial.get_error()
             searcher.trial_errored(trial.trial_id, str(text) if text else None)
 
+    class StopOnStorageFault(tune.Stopper):
+        """Stops every trial once the run directory stopped taking writes."""
+
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return searcher.storage_fault is not None
+
     settings = space.search
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     tuner = tune.Tuner(
@@ -771,13 +826,26 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
             verbose=2 if options.verbose else 0,
             failure_config=tune.FailureConfig(max_failures=0),
             callbacks=[ErrorText()],
+            stop=StopOnStorageFault(),
         ),
     )
+    if not options.verbose:
+        # Tune logs a traceback each time it cannot save its state to a full or read-only run
+        # directory; the run stops with one line saying so instead (below).
+        logging.getLogger("ray.tune.execution.experiment_state").setLevel(logging.CRITICAL)
     with warnings.catch_warnings():
         if not options.verbose:
             warnings.simplefilter("ignore")
-        tuner.fit()
-    searcher.flush_errors()
+        try:
+            tuner.fit()
+        except Exception as err:
+            fault = searcher.storage_fault or storage_fault(err)
+            if fault is None:
+                raise
+            raise storage_error(run, fault) from None
+    searcher.guarded(searcher.flush_errors)
+    if searcher.storage_fault is not None:
+        raise storage_error(run, searcher.storage_fault)
     # On Ctrl-C Tune stops gracefully without completing the trials in flight: they stay
     # RUNNING in the study, and the next --resume trains them again. The searcher only says
     # FINISHED with its budget spent or on giving up, so budget left otherwise means Tune was
