@@ -732,7 +732,7 @@ def mark_interrupted(study: optuna.Study, trial: optuna.Trial, params: dict[str,
     table, counted neither as failed nor against the budget, and its architecture queued so
     that it is the first one trained when the run resumes."""
     trial.set_user_attr("status", "interrupted")
-    trial.set_user_attr("reason", "interrupted before its result; trained again first on resume")
+    trial.set_user_attr("reason", "cut off before its result; trained again first on resume")
     trial.set_user_attr("consumed", False)
     tell(study, trial, TrialState.FAIL)
     if params:
