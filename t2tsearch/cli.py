@@ -455,9 +455,10 @@ def run(
     summary = run_search(space, out=out, name=name, resume=resume, options=options)
     if summary.note:
         typer.echo(summary.note)
+    from t2tsearch.results import describe_counts
+
     table = summary.table
-    counts = table["status"].value_counts().to_dict() if not table.empty else {}
-    typer.echo(f"\n{len(table)} proposals: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    typer.echo(f"\n{len(table)} proposals: {describe_counts(summary.counts, table)}")
     if summary.group_counts:
         typer.echo(f"full-budget architectures per group (quota {summary.quota} each): "
                    + ", ".join(f"{g} {n}" for g, n in summary.group_counts.items()))
@@ -475,7 +476,8 @@ def run(
     for line in next_commands(summary.run.path):
         typer.echo(line)
     if summary.failed:
-        # 64 + N: a script can tell "N trials failed" apart from a user error (2).
+        # 64 + N: a script can tell "N trials failed" apart from a user error (2). N is the
+        # run's (any session's), the count the summary prints; interrupted trials are not in it.
         typer.echo(f"{summary.failed} trial(s) failed (diverged, out of memory or raised); "
                    f"see the reason column of the trials table", err=True)
         raise typer.Exit(64 + min(summary.failed, 63))

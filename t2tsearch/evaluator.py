@@ -69,7 +69,7 @@ class TableEvaluator:
     it (a one-seed table answers as it did before trial seeds). Without a trial seed (a direct
     call) the row is looked up by `budget.seed`, falling back to seed 0's row, or any row of the
     architecture. An architecture not in the table comes back "invalid" with the
-    reason "not in the table FILE", so the search records it as infeasible and goes on.
+    reason "not in the table FILE", so the search records it as invalid and goes on.
     The table's own budget holds: a space asking for more epochs than it has gets "invalid".
     Accepts the versioned table (`.json.gz` or `.json`: {"header", "rows"}) or a build's work
     file (`.jsonl`, one row per line), so a partial build can already be searched.

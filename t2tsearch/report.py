@@ -32,12 +32,15 @@ from t2tsearch.groups import (
 )
 from t2tsearch.pareto import box_volume, common_reference, table_reference, with_measured
 from t2tsearch.results import (
+    CONSUMED,
     ObjectiveSpec,
     RunDir,
+    describe_counts,
     full_budget,
     hypervolume,
     objective_specs,
     pareto_front,
+    status_counts,
     trials_table,
 )
 from t2tsearch.space import SearchSpace, load_run_space
@@ -46,8 +49,9 @@ PLOTLY_JS = "plotly.min.js"
 FRONT_TRACE = "Pareto front"  # the name the browser test looks the front trace up by
 PARAM_PREFIX = "param:"  # searched Optuna parameters added to the table, e.g. param:backbone.head_dim
 MIN_IMPORTANCE_TRIALS = 4
-# Only these statuses are finished trainings; infeasible and duplicate proposals cost no time.
-TRAINED = ("complete", "stopped_early", "diverged", "oom", "failed")
+# Only these statuses are finished trainings, the trials of the budget (results.CONSUMED):
+# rejected proposals cost no time, interrupted ones are trained again.
+TRAINED = CONSUMED
 STATUS_STYLE = {
     "complete": {"color": "#1f77b4", "symbol": "circle"},
     "stopped_early": {"color": "#9a9a9a", "symbol": "circle-open"},
@@ -508,12 +512,19 @@ def partial_reason(table: pd.DataFrame, space: SearchSpace, meta: Mapping[str, A
     """Why a run is still in progress or was cut short; empty for a finished run."""
     running = int((table["status"] == "running").sum())
     if running:
-        return f"{running} trial{'s' if running != 1 else ''} still running"
+        return (f"{running} trial{'s' if running != 1 else ''} still running (or the run was "
+                f"killed: resume it with t2tsearch run --resume)")
     sessions = meta.get("sessions") or []
     consumed = int(table["status"].isin(TRAINED).sum())
-    if consumed < space.search.trials and sessions and "end" not in sessions[-1]:
+    if consumed >= space.search.trials or not sessions:
+        return ""
+    if "end" not in sessions[-1]:
         return (f"{consumed} of {space.search.trials} trials done and the last session has not "
-                f"ended (still running, or interrupted: resume it with t2tsearch run --resume)")
+                f"ended (still running, or killed: resume it with t2tsearch run --resume)")
+    # Runs from before sessions recorded their outcome: as they always were, finished.
+    if sessions[-1].get("outcome") == "interrupted":
+        return (f"{consumed} of {space.search.trials} trials done: the last session was "
+                f"interrupted (resume it with t2tsearch run --resume)")
     return ""
 
 
@@ -602,14 +613,15 @@ def run_figures(data: RunData, comparison: GroupComparison | None, importances: 
 def render_run_page(data: RunData, comparison: GroupComparison | None,
                     figures: Mapping[str, go.Figure], notes: Sequence[str] = (),
                     fidelities: Sequence[BudgetFidelity] = ()) -> str:
-    space, table = data.space, data.table
+    space = data.space
     sections: list[Section] = []
-    counts = table["status"].value_counts()
-    summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+    # Counted as the run's summary and progress lines count them, from the search's own table.
+    summary = describe_counts(status_counts(data.search_table), data.search_table)
     reference = data.reference
     hv = hypervolume(data.search_table, data.specs, reference) / box_volume(data.specs, reference)
     objectives = ", ".join(f"{o.direction} {o.metric}" for o in space.objectives)
-    intro = (f"<p>{len(table)} proposals: {html.escape(summary)}. Objectives: {objectives}. "
+    intro = (f"<p>{len(data.search_table)} proposals: {html.escape(summary)}. "
+             f"Objectives: {objectives}. "
              f"The Pareto front holds {len(data.front)} full-budget architecture"
              f"{'s' if len(data.front) != 1 else ''}; normalised hypervolume {hv:.4f}.</p>")
     if data.confirm_seeds > 1:

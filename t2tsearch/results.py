@@ -34,9 +34,20 @@ if TYPE_CHECKING:
 STUDY_NAME = "t2tsearch"
 
 # Status of a trial in the table. Only `complete` rows are full-budget results.
-STATUSES = ("complete", "stopped_early", "infeasible", "duplicate", "quota", "diverged", "oom",
-            "failed", "running")
+STATUSES = ("complete", "stopped_early", "infeasible", "invalid", "duplicate", "quota",
+            "interrupted", "diverged", "oom", "failed", "running")
 # Proposals rejected before training (REJECTED, from t2tsearch.pareto) cost no time or budget.
+# Trainings that went wrong: the exit status counts them (64 + N).
+FAILED = ("diverged", "oom", "failed")
+# Trials that used one trial of the budget: a reused result (`complete` with `reused_from`) and
+# an architecture the trainer found `invalid` too. An `interrupted` one did not: it is trained
+# again, as a new trial, when the run resumes.
+CONSUMED = ("complete", "stopped_early", "invalid", *FAILED)
+# The categories a run's trials are counted in, in the order every count is shown (progress
+# line, the run's summary, the report): each status, with `reused` (a `complete` row with
+# `reused_from`) apart from `complete` and diverged, oom and failed together as `failed`.
+COUNTED = ("complete", "reused", "stopped_early", "infeasible", "invalid", "duplicate", "quota",
+           "interrupted", "running", "failed")
 
 # Columns every table has, in this order; ArchConfig fields follow, then the rest.
 LEADING_COLUMNS = [
@@ -216,6 +227,34 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         return pd.DataFrame(columns=LEADING_COLUMNS)
     rest = [c for c in frame.columns if c not in LEADING_COLUMNS]
     return frame[LEADING_COLUMNS + rest]
+
+
+def status_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Trials per category of COUNTED, in its order, those with none left out: the one count of
+    a run's trials (a table from `trials_table` or read back from trials.csv)."""
+    if table.empty:
+        return {}
+    status = table["status"].astype(str)
+    reused = table["reused_from"].notna() if "reused_from" in table else False
+    category = status.where(~status.isin(FAILED), "failed").where(
+        ~((status == "complete") & reused), "reused")
+    counts = category.value_counts()
+    return {name: int(counts[name]) for name in COUNTED if counts.get(name, 0)}
+
+
+def describe_counts(counts: dict[str, int], table: pd.DataFrame | None = None) -> str:
+    """'38 complete, 2 reused, 2 interrupted, 1 failed (1 diverged)': `status_counts` in words;
+    with the table, the failed ones broken down by status."""
+    parts = []
+    for name, count in counts.items():
+        part = f"{count} {name.replace('_', ' ')}"
+        if name == "failed" and table is not None:
+            detail = table.loc[table["status"].isin(FAILED), "status"].value_counts()
+            labels = {"diverged": "diverged", "oom": "out of memory", "failed": "raised"}
+            part += " (" + ", ".join(f"{detail[s]} {labels[s]}" for s in FAILED
+                                     if detail.get(s, 0)) + ")"
+        parts.append(part)
+    return ", ".join(parts) or "none"
 
 
 def write_trials_csv(run: RunDir, study: optuna.Study) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 
@@ -34,11 +35,13 @@ from t2tsearch.pareto import (
 )
 from t2tsearch.quota import FILLS_QUOTA, describe_deficits, tally_groups
 from t2tsearch.results import (
-    REJECTED,
+    CONSUMED,
+    FAILED,
     STUDY_NAME,
     RunDir,
     now_iso,
     run_metadata,
+    status_counts,
     trials_table,
 )
 from t2tsearch.rundir import (
@@ -129,13 +132,27 @@ def startup_trials(sampler: str, trials: int) -> int:
     return max(2, min(10, trials // 3))
 
 
+def session_seed(run_seed: int, session: int) -> int:
+    """The sampler's seed in a run's `session`-th session (1 for the first): the run's seed, then
+    a 32-bit draw from (run seed, session). A sampler rebuilt with the run's seed would propose
+    the first session's architectures again: Optuna's RandomSampler (and NSGA-II's first
+    generation, TPE's start-up) is a fixed sequence per seed, and re-queued trials draw nothing
+    from it, so each would be reused and use up budget."""
+    if session <= 1:
+        return int(run_seed)
+    sequence = np.random.SeedSequence(int(run_seed), spawn_key=(int(session),))
+    return int(sequence.generate_state(1)[0])
+
+
 def make_sampler(space: SearchSpace, cost_cache: str | os.PathLike[str] | None = None,
-                 reference: Mapping[str, float] | None = None) -> optuna.samplers.BaseSampler:
+                 reference: Mapping[str, float] | None = None,
+                 seed: int | None = None) -> optuna.samplers.BaseSampler:
     """The Optuna sampler a space asks for, seeded, sized for short searches; `cost_cache` is
     where the cost-aware sampler keeps the costs it counts (the run's cache), `reference` the
-    run's hypervolume reference (None: the cost-aware sampler places it from its first pool)."""
+    run's hypervolume reference (None: the cost-aware sampler places it from its first pool),
+    `seed` the session's seed (default the space's, `session_seed` on resume)."""
     settings = space.search
-    seed = settings.seed
+    seed = settings.seed if seed is None else seed
     name = settings.sampler
     startup = startup_trials(name, settings.trials)
     if name == "ehvi":
@@ -159,12 +176,14 @@ def make_sampler(space: SearchSpace, cost_cache: str | os.PathLike[str] | None =
 
 
 def open_study(run: RunDir, space: SearchSpace, create: bool,
-               reference: Mapping[str, float] | None = None) -> optuna.Study:
+               reference: Mapping[str, float] | None = None,
+               seed: int | None = None) -> optuna.Study:
+    """The run's study, its sampler seeded with `seed` (default the space's)."""
     directions = [objective.direction for objective in space.objectives]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature warnings of some samplers
-        sampler = make_sampler(space, run.cost_cache, reference)
+        sampler = make_sampler(space, run.cost_cache, reference, seed)
     if create:
         study = optuna.create_study(study_name=STUDY_NAME, storage=run.storage_url,
                                     directions=directions, sampler=sampler)
@@ -198,8 +217,10 @@ def objective_values(space: SearchSpace, attrs: dict[str, Any]) -> list[float] |
 
 
 # ---- the searcher: Optuna's ask/tell behind Ray's Searcher interface -------------------------------
+# The trainer's `invalid` (cannot be built, or not in the table) stays `invalid`: unlike an
+# `infeasible` proposal it was found out only after it took a trial of the budget.
 _TRAIN_STATUS = {"complete": "complete", "diverged": "diverged", "oom": "oom",
-                 "invalid": "infeasible", "stopped": "stopped_early"}
+                 "invalid": "invalid", "stopped": "stopped_early"}
 
 
 class StudySearcher:
@@ -421,11 +442,28 @@ class StudySearcher:
         reason = f"raised {lines[-1][:200]}" if lines else "the trial raised an error"
         self._record_outcome(trial_id, result, reason)
 
-    def flush_errors(self) -> None:
-        """Errors whose text never came: record them as failed all the same."""
+    def flush_errors(self, stopped: bool = False) -> None:
+        """Errors whose text never came: record them as failed all the same, unless the run was
+        `stopped` (Ctrl-C), which is what most likely ended them: they stay to be interrupted."""
         for trial_id in list(self.errored):
-            self._record_outcome(trial_id, self.errored.pop(trial_id),
-                                 "the trial raised an error; see its error.txt under ray/")
+            result = self.errored.pop(trial_id)
+            if not stopped:
+                self._record_outcome(trial_id, result,
+                                     "the trial raised an error; see its error.txt under ray/")
+
+    def interrupt_live(self) -> int:
+        """Trials still in flight when Tune was stopped: recorded `interrupted` and queued to be
+        trained again first on resume (see mark_interrupted); how many there were."""
+        count = 0
+        for trial_id, trial in list(self.live.items()):
+            self.live.pop(trial_id)
+            self.curves.pop(trial_id, None)
+            self.seconds.pop(trial_id, None)
+            self.running_ids.pop(trial.user_attrs.get("config_id", ""), None)
+            mark_interrupted(self.study, trial, dict(trial.params))
+            self.progress.finished(self.trials_csv.add(self.study, trial))
+            count += 1
+        return count
 
     def _record_outcome(self, trial_id: str, result: dict | None, error: str | None) -> None:
         trial = self.live.pop(trial_id, None)
@@ -472,33 +510,36 @@ class StudySearcher:
 
 # ---- progress lines ------------------------------------------------------------------------------
 class Progress:
-    """One line per finished proposal, with a running count and an ETA from trials trained so far."""
+    """One line per finished proposal, with the run's count of trials done out of its budget
+    (`done` of them before this session) and an ETA from the trials of this session."""
 
-    def __init__(self, total: int, echo: Callable[[str], None]) -> None:
+    def __init__(self, total: int, echo: Callable[[str], None], done: int = 0) -> None:
         self.total = total
         self.echo = echo
+        self.done = done
         self.start = time.monotonic()
         self.trained = 0
-        self.counted = 0  # complete, stopped, failed or reused: what the budget counts
+        self.counted = 0  # this session's trials of the budget (results.CONSUMED), reused too
 
     def finished(self, row: pd.Series) -> None:
-        rejected = row["status"] in REJECTED
-        if not rejected:
+        if row["status"] in CONSUMED:
             self.counted += 1
             if pd.isna(row.get("reused_from")):
                 self.trained += 1
         elapsed = time.monotonic() - self.start
-        remaining = max(self.total - self.counted, 0)
+        remaining = max(self.total - self.done - self.counted, 0)
         eta = ""
         if self.trained and self.counted and remaining:
             eta = f" | ETA {_duration(elapsed / self.counted * remaining)}"
         accuracy = "" if pd.isna(row.get("accuracy")) else f"acc {row['accuracy']:5.1f}%"
         macs = "" if pd.isna(row.get("macs")) else f"{row['macs'] / 1e6:8.2f} MMACs"
         status = row["status"]
-        if status != "complete" or not pd.isna(row.get("reused_from")):
+        if status == "complete" and not pd.isna(row.get("reused_from")):
+            status = "reused"  # as the run's counts have it (results.status_counts)
+        if status != "complete":
             status = f"{status}: {row['reason']}" if row["reason"] else status
         cfg = ArchConfig.from_json(row["arch"])
-        self.echo(f"[{self.counted:>3}/{self.total}] trial {row['trial']:>3} {cfg.short():<52} "
+        self.echo(f"[{self.done + self.counted:>3}/{self.total}] trial {row['trial']:>3} {cfg.short():<52} "
                   f"{accuracy:>11} {macs:>15} | {status}{eta}")
 
 
@@ -580,7 +621,7 @@ class RunSummary:
     table: pd.DataFrame
     front: pd.DataFrame
     note: str = ""
-    interrupted: int = 0  # trials cut off by Ctrl-C; `--resume` trains them again
+    interrupted: int = 0  # this session's trials cut off by Ctrl-C; `--resume` trains them again
     # Trials of the budget never started because Ctrl-C stopped the run between two trials.
     unstarted: int = 0
     # goal: compare_groups: each group's quota and its distinct full-budget architectures.
@@ -588,11 +629,16 @@ class RunSummary:
     group_counts: dict[str, int] = field(default_factory=dict)
 
     @property
+    def counts(self) -> dict[str, int]:
+        """The run's trials by category (results.status_counts)."""
+        return status_counts(self.table)
+
+    @property
     def failed(self) -> int:
-        """Trials that diverged, ran out of memory or raised."""
+        """The run's trials that diverged, ran out of memory or raised (in any session)."""
         if self.table.empty:
             return 0
-        return int(self.table["status"].isin(["diverged", "oom", "failed"]).sum())
+        return int(self.table["status"].isin(FAILED).sum())
 
 
 def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results",
@@ -659,10 +705,17 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
 
     torch.set_num_threads(1)
     # The run's reference point: read back on resume, never recomputed.
-    reference = run.read_meta().get("reference")
-    study = open_study(run, space, create, reference)
-    requeued = requeue_interrupted(study)
+    meta = run.read_meta()
+    reference = meta.get("reference")
+    # Each session's sampler has a seed of its own (the run's in the first): a resumed one
+    # proposes new architectures instead of the first session's again.
+    number = len(meta.get("sessions") or []) + 1
+    sampler_seed = session_seed(space.search.seed, number)
+    study = open_study(run, space, create, reference, sampler_seed)
+    requeue_interrupted(study)
     TrialsCsv(run).rewrite(study)  # the one full write of a session: its rows may have changed
+    # Interrupted trials, re-queued (by Ctrl-C or just now, after a kill): the first proposals.
+    requeued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     consumed = sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("consumed"))
     if reference is None and consumed and hasattr(study.sampler, "reference"):
         # A run from before references were stored: the report's stand-in, from its trials.
@@ -671,7 +724,7 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
     meta = run.read_meta()
     session = {"start": now_iso(), "command": list(options.command), "budget_left": budget_left,
                "requeued": requeued, "sampler": space.search.sampler, "seed": space.search.seed,
-               "evaluator": options.evaluator}
+               "sampler_seed": sampler_seed, "evaluator": options.evaluator}
     meta.setdefault("sessions", []).append(session)
     run.write_meta(meta)
 
@@ -684,9 +737,9 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
                 f"architectures each), ")
     echo(f"run {run.path}: space '{space.name}', {space.search.sampler} sampler, "
          f"{space.search.effective_scheduler} scheduler, {goal}{space.search.trials} trials "
-         f"({budget_left} to go{f', {requeued} interrupted re-queued' if requeued else ''}), "
+         f"({budget_left} to go{f', first {requeued} interrupted, again' if requeued else ''}), "
          f"{space.train.epochs} epochs each on {space.train.dataset} at {space.train.img_size}px")
-    progress = Progress(budget_left, echo)
+    progress = Progress(space.search.trials, echo, done=consumed)
     note, interrupted, unstarted = "", 0, 0
     if budget_left > 0:
         try:
@@ -702,6 +755,11 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
     table = TrialsCsv(run).catch_up(study)
     meta = run.read_meta()
     meta["sessions"][-1]["end"] = now_iso()
+    # How it ended, for the report's partial-run banner: an interrupted session leaves the
+    # budget unspent; a finished one may too (the space or grid ran out), and then is no
+    # partial run.
+    meta["sessions"][-1]["outcome"] = "interrupted" if interrupted or unstarted else "finished"
+    meta["sessions"][-1]["counts"] = status_counts(table)
     run.write_meta(meta)
     front = pareto_front(table, objective_specs(space.objectives)) if not table.empty else table
     counts = {}
@@ -714,17 +772,25 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
                       unstarted=unstarted, quota=space.group_quota, group_counts=counts)
 
 
+def mark_interrupted(study: optuna.Study, trial: optuna.Trial, params: dict[str, Any]) -> None:
+    """A trial cut off before its result (Ctrl-C, or a run killed): `interrupted`, kept in the
+    table, counted neither as failed nor against the budget, and its architecture queued so
+    that it is the first one trained when the run resumes."""
+    trial.set_user_attr("status", "interrupted")
+    trial.set_user_attr("reason", "cut off before its result; trained again first on resume")
+    trial.set_user_attr("consumed", False)
+    tell(study, trial, TrialState.FAIL)
+    if params:
+        study.enqueue_trial(params, skip_if_exists=False)
+
+
 def requeue_interrupted(study: optuna.Study) -> int:
-    """Trials left RUNNING by an interrupted session: mark them failed and queue them again."""
+    """Trials left RUNNING by a session that was killed (kill -9, a lost machine): marked
+    interrupted and queued again; how many. Ctrl-C marks its own as it stops."""
     count = 0
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial = optuna.Trial(study, frozen._trial_id)  # a live handle to the stored trial
-        trial.set_user_attr("status", "failed")
-        trial.set_user_attr("reason", "interrupted; re-queued when the run resumed")
-        trial.set_user_attr("consumed", False)
-        tell(study, trial, TrialState.FAIL)
-        if frozen.params:
-            study.enqueue_trial(frozen.params, skip_if_exists=False)
+        mark_interrupted(study, trial, frozen.params)
         count += 1
     return count
 
@@ -843,13 +909,17 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
             if fault is None:
                 raise
             raise storage_error(run, fault) from None
-    searcher.guarded(searcher.flush_errors)
+    # The searcher only says FINISHED with its budget spent or on giving up, and Tune then
+    # waits for the trials in flight, so budget left, or a trial still in flight whose end
+    # never came, means Tune was stopped (Ctrl-C), though perhaps with no trial in flight.
+    in_flight = len(searcher.live) > len(searcher.errored)
+    stopped = not searcher.gave_up and (searcher.budget_left > 0 or in_flight)
+    searcher.guarded(searcher.flush_errors, stopped)
+    # On Ctrl-C Tune stops gracefully without completing the trials in flight: they are
+    # recorded as interrupted, and the next --resume trains them again first.
+    interrupted = searcher.guarded(searcher.interrupt_live, fallback=0)
     if searcher.storage_fault is not None:
         raise storage_error(run, searcher.storage_fault)
-    # On Ctrl-C Tune stops gracefully without completing the trials in flight: they stay
-    # RUNNING in the study, and the next --resume trains them again. The searcher only says
-    # FINISHED with its budget spent or on giving up, so budget left otherwise means Tune was
-    # stopped, though perhaps with no trial in flight.
-    unstarted = 0 if searcher.gave_up else searcher.budget_left
+    unstarted = searcher.budget_left if stopped else 0
     note = "\n".join([*searcher.notes, *([searcher.gave_up] if searcher.gave_up else [])])
-    return note, len(searcher.live), unstarted
+    return note, interrupted, unstarted

@@ -1,0 +1,191 @@
+"""Resume and extension: a resumed run proposes new work; statuses, counts and exit codes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import t2tsearch.search as search
+from t2tsearch.cli import main
+from t2tsearch.results import RunDir, load_trials, status_counts
+from t2tsearch.space import build_config, load_space
+from tests.test_search import write_space
+
+TABULAR = Path(__file__).resolve().parents[1] / "benchmarks" / "tabular"
+TABLE = f"table:{TABULAR / 't2t_mnist5k_32px_v1.json.gz'}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    import ray
+
+    search.start_ray(None, verbose=False)
+    yield
+    ray.shutdown()
+
+
+def interrupt_after(monkeypatch, finished: int) -> None:
+    """The next run gets Ctrl-C (SIGINT to this process, as a terminal sends it) once `finished`
+    of its trials have a result; Tune's own handler then stops it, as it stops a real run."""
+
+    class Interrupted(search.StudySearcher):
+        results = 0
+
+        def _finish(self, trial, state, status, reason="", values=None):
+            super()._finish(trial, state, status, reason, values)
+            if status in search.CONSUMED:
+                Interrupted.results += 1
+                if Interrupted.results == finished:
+                    os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(search, "StudySearcher", Interrupted)
+
+
+def tabular_run(tmp_path, *args: str) -> list[str]:
+    return ["run", str(TABULAR / "space.yaml"), "--out", str(tmp_path), "--name", "r",
+            "--evaluator", TABLE, "--goal", "front", "--scheduler", "none", *args]
+
+
+def counted_by_hand(table: pd.DataFrame) -> dict[str, int]:
+    """The categories the issue names, counted row by row without results.status_counts."""
+    counts: dict[str, int] = {}
+    for _, row in table.iterrows():
+        status = row["status"]
+        if status == "complete" and not pd.isna(row["reused_from"]):
+            status = "reused"
+        elif status in ("diverged", "oom"):
+            status = "failed"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+# ---- 1. a resumed run proposes new work -----------------------------------------------------------
+@pytest.mark.parametrize("sampler", ["random", "nsga2", "tpe", "ehvi"])
+def test_a_resumed_run_proposes_architectures_it_has_not_trained(tmp_path, monkeypatch, capsys,
+                                                                 sampler):
+    # 12 trials over the tabular space's 180 architectures, Ctrl-C once 2 have results: in
+    # NSGA-II's first generation (4) and TPE's start-up (4), where a sampler rebuilt with the
+    # run's seed draws the first session's architectures again. The resumed session is stopped
+    # the same way after 3 results: its first proposals are the ones a replay would repeat.
+    interrupt_after(monkeypatch, 2)
+    command = tabular_run(tmp_path, "--sampler", sampler, "--seed", "3", "--trials", "12")
+    assert main(command) == 130
+    run = RunDir.open(tmp_path / "r")
+    before = load_trials(run.path)
+    done_before = set(before.loc[before["status"] == "complete", "config_id"])
+    assert len(done_before) == 2
+    monkeypatch.undo()
+    interrupt_after(monkeypatch, 3)
+    assert main(["run", "--resume", str(run.path)]) == 130
+    table = load_trials(run.path)
+    later = table[table["trial"] > before["trial"].max()]
+    assert later["status"].isin(search.CONSUMED).sum() >= 3
+    # The space has 178 untried architectures: none trained before the resume is proposed again.
+    assert not later["config_id"].isin(done_before).any(), later[["trial", "config_id"]]
+    # The second session's sampler had a seed of its own, recorded; the first had the run's.
+    seeds = [s["sampler_seed"] for s in run.read_meta()["sessions"]]
+    assert seeds[0] == 3 and len(set(seeds)) == 2
+    capsys.readouterr()
+
+
+# ---- 2. exit status and counts that mean one thing ----------------------------------------------
+def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, capsys):
+    from t2tsearch.report import partial_reason
+
+    interrupt_after(monkeypatch, 2)
+    command = tabular_run(tmp_path, "--sampler", "random", "--seed", "4", "--trials", "6",
+                          "--concurrency", "2")
+    assert main(command) == 130
+    monkeypatch.undo()
+    out = capsys.readouterr()
+    run = RunDir.open(tmp_path / "r")
+    space = load_space(run.space_file)
+    assert f"t2tsearch run --resume {run.path}" in out.err
+    table = load_trials(run.path)
+    # Trials cut off are `interrupted` at once (no trial is left `running` after Ctrl-C), never
+    # failed, and not counted against the budget.
+    assert not table["status"].isin(["running", "failed"]).any()
+    cut = table[table["status"] == "interrupted"]
+    assert table["status"].isin(search.CONSUMED).sum() == 2
+    assert run.read_meta()["sessions"][0]["outcome"] == "interrupted"
+    assert "2 of 6 trials done: the last session was interrupted" in partial_reason(
+        table, space, run.read_meta())
+
+    # Resumed and interrupted again: 130 again.
+    interrupt_after(monkeypatch, 1)
+    assert main(["run", "--resume", str(run.path)]) == 130
+    monkeypatch.undo()
+    table = load_trials(run.path)
+    # Interrupted trials were trained again first: the resumed session's first trials.
+    again = table[table["trial"] > cut["trial"].max()] if len(cut) else cut
+    assert again["config_id"].head(len(cut)).tolist() == cut["config_id"].tolist()
+    assert not table["status"].isin(["running", "failed"]).any()
+
+    # Resumed to the end, from a run.json as runs wrote it before sessions recorded their
+    # sampler seed and outcome: exit 0, interrupted trials not counted as failed.
+    meta = run.read_meta()
+    for session in meta["sessions"]:
+        for key in ("sampler_seed", "outcome", "counts"):
+            del session[key]
+    run.write_meta(meta)
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run.path)]) == 0
+    out = capsys.readouterr()
+    table = load_trials(run.path)
+    assert table["status"].isin(search.CONSUMED).sum() == 6
+    # One count: the summary line, trials.csv read back and a count by hand agree.
+    by_hand = counted_by_hand(table)
+    assert status_counts(pd.read_csv(run.trials_csv)) == by_hand
+    summary = next(line for line in out.out.splitlines() if " proposals: " in line)
+    for name, count in by_hand.items():
+        assert f"{count} {name.replace('_', ' ')}" in summary
+    assert "failed" not in summary and "trial(s) failed" not in out.err
+    # The progress line counts the run's budget: the last one reads 6 of 6.
+    progress = [line for line in out.out.splitlines() if line.startswith("[")]
+    assert progress[-1].startswith("[  6/6]")
+    assert partial_reason(table, space, run.read_meta()) == ""
+
+    # A finished run resumed: nothing to train, exit 0; extended by 2 trials: exit 0.
+    assert main(["run", "--resume", str(run.path)]) == 0
+    assert main(["run", "--resume", str(run.path), "--trials", "8"]) == 0
+    table = load_trials(run.path)
+    assert table["status"].isin(search.CONSUMED).sum() == 8
+    assert [s.get("outcome") for s in run.read_meta()["sessions"]] == [
+        None, None, "finished", "finished", "finished"]
+    capsys.readouterr()
+
+
+def test_invalid_results_use_the_budget_and_are_counted_as_invalid(tmp_path, capsys):
+    # A table without half of the space's architectures: the trainer answers those `invalid`.
+    space_path = write_space(tmp_path, name="holes", search={
+        "trials": 4, "concurrency": 1, "scheduler": "none", "sampler": "random", "seed": 0,
+        "goal": "front"})
+    space = load_space(space_path)
+    rows = []
+    for head_dim in (8, 16):
+        cfg = build_config(space, {"backbone.depth": 1, "backbone.head_dim": head_dim})
+        rows.append({"id": cfg.id, "seed": 0, "status": "complete", "reason": "",
+                     "seconds": 0.1, "accuracy": [50.0 + head_dim],
+                     "arch": json.loads(cfg.to_json())})
+    table_path = tmp_path / "holes.json.gz"
+    with gzip.open(table_path, "wt") as out:
+        json.dump({"header": {"name": "holes"}, "rows": rows}, out)
+    assert main(["run", str(space_path), "--out", str(tmp_path / "runs"), "--name", "r",
+                 "--evaluator", f"table:{table_path}"]) == 0
+    out = capsys.readouterr().out
+    table = load_trials(tmp_path / "runs" / "r")
+    invalid = table[table["status"] == "invalid"]
+    depths = [json.loads(arch)["backbone"]["depth"] for arch in invalid["arch"]]
+    assert len(invalid) >= 1 and set(depths) == {2}  # exactly the ones the table lacks
+    assert invalid["reason"].str.contains("not in the table").all()
+    # Each took a trial of the budget, and every count says so.
+    assert table["status"].isin(search.CONSUMED).sum() == 4
+    progress = [line for line in out.splitlines() if line.startswith("[")]
+    assert progress[-1].startswith("[  4/4]")
+    assert f"{len(invalid)} invalid" in out
