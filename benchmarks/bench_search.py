@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT_TABLE = ROOT / "tabular" / "t2t_mnist5k_32px_v1.json.gz"
+DEFAULT_TABLE = ROOT / "tabular" / "t2t_mnist5k_32px_v2.json.gz"
 DEFAULT_SPACE = ROOT / "tabular" / "space.yaml"
 SAMPLERS = ("random", "nsga2", "tpe", "gp", "ehvi")
 SCHEDULERS = ("none", "asha", "pareto_asha")
