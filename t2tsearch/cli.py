@@ -597,7 +597,7 @@ def confirm(
 
 def _print_fidelity(run: RunDir, epochs: int) -> None:
     """The proxy's fidelity at the budget just confirmed, in a few lines."""
-    from t2tsearch.confirm import confirmed_table
+    from t2tsearch.confirmations import confirmed_table
     from t2tsearch.fidelity import run_fidelity
     from t2tsearch.space import load_run_space
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from scipy.stats import kendalltau
 
+from t2tsearch.confirmations import search_split_confirmations
 from t2tsearch.groups import PLANE, GroupComparison, MatchedDifference, Scale, compare_groups
 from t2tsearch.results import RunDir, full_budget, pareto_front
 from t2tsearch.space import SearchSpace
@@ -97,11 +98,11 @@ def measure_fidelity(table: pd.DataFrame, confirmations: pd.DataFrame, proxy_epo
     """One `BudgetFidelity` per budget above `proxy_epochs` in `confirmations`, shortest first.
 
     `table` is the run's trials table at its own budget (same-budget confirmations applied:
-    `confirm.confirmed_table`); `confirmations` is `confirm.load_confirmations`. Groups are
-    compared (`compare_groups`) on the architectures trained at both budgets, once with their
-    proxy accuracies and once with the longer ones, so a flip comes from the budget and not
-    from a different set of architectures. `scale` describes the proxy; the longer side's is
-    the same with its epochs and seeds.
+    `t2tsearch.confirmations.confirmed_table`); `confirmations` is
+    `t2tsearch.confirmations.load_confirmations`. Groups are compared (`compare_groups`) on the
+    architectures trained at both budgets, once with their proxy accuracies and once with the
+    longer ones, so a flip comes from the budget and not from a different set of architectures.
+    `scale` describes the proxy; the longer side's is the same with its epochs and seeds.
     """
     done = full_budget(table, PLANE)
     budgets = sorted(int(e) for e in confirmations["epochs"].dropna().unique()
@@ -143,8 +144,6 @@ def measure_fidelity(table: pd.DataFrame, confirmations: pd.DataFrame, proxy_epo
 def run_fidelity(run: RunDir, space: SearchSpace, table: pd.DataFrame,
                  scale: Scale | None = None, bootstrap: int = 1000) -> list[BudgetFidelity]:
     """`measure_fidelity` for a run directory: `table` is its confirmed trials table."""
-    from t2tsearch.confirm import search_split_confirmations
-
     confirmations = search_split_confirmations(run, space)
     train = space.train
     scale = scale or Scale(train.dataset, train.img_size, train.epochs,

@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from t2tsearch.arch import ArchConfig, recorded_id
 from t2tsearch.atomic import atomic_write
-from t2tsearch.confirm import confirmed_table, same_budget_confirmations, seed_runs
+from t2tsearch.confirmations import confirmed_table, same_budget_confirmations, seed_runs
 from t2tsearch.errors import UserError
 from t2tsearch.fidelity import BudgetFidelity, not_measured_sentence, run_fidelity
 from t2tsearch.groups import (

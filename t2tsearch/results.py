@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,30 +144,6 @@ class RunDir:
 
     def load_study(self) -> optuna.Study:
         return optuna.load_study(study_name=STUDY_NAME, storage=self.storage_url)
-
-
-def run_metadata(command: Sequence[str], seed: int) -> dict[str, Any]:
-    """What run.json records at the start of a run: versions, seed, command, host."""
-    import ray
-    import timm
-    import torch
-
-    from t2tsearch import __version__
-
-    return {
-        "t2tsearch": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "timm": timm.__version__,
-        "optuna": optuna.__version__,
-        "ray": ray.__version__,
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "cuda": torch.cuda.is_available(),
-        "seed": seed,
-        "command": list(command),
-        "sessions": [],
-    }
 
 
 def now_iso() -> str:

@@ -33,6 +33,7 @@ from t2tsearch.pareto import (
     run_reference,
     table_reference,
 )
+from t2tsearch.provenance import run_metadata
 from t2tsearch.quota import FILLS_QUOTA, describe_deficits, tally_groups
 from t2tsearch.results import (
     CONSUMED,
@@ -40,7 +41,6 @@ from t2tsearch.results import (
     STUDY_NAME,
     RunDir,
     now_iso,
-    run_metadata,
     status_counts,
     trials_table,
 )

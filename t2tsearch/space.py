@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from t2tsearch.arch import ArchConfig, BackboneConfig, SoftSplit, T2TConfig
+from t2tsearch.budget import TrainBudget
 from t2tsearch.conditions import (
     FIELD_KINDS,
     MAX_SOFT_SPLITS,
@@ -38,8 +39,9 @@ from t2tsearch.conditions import (
     config_fields,
     parse_condition,
 )
+from t2tsearch.datasets import DATASETS
 from t2tsearch.errors import UnknownPresetError, UserError
-from t2tsearch.train import TrainBudget
+from t2tsearch.presets import get_preset
 
 if typing.TYPE_CHECKING:
     import optuna
@@ -592,9 +594,6 @@ def _check_semantics(space: SearchSpace) -> None:
 
 
 def _resolve_base(space: SearchSpace) -> ArchConfig:
-    from t2tsearch.data import DATASETS
-    from t2tsearch.models.presets import get_preset
-
     dataset = space.train.dataset
     if dataset not in DATASETS:
         raise _Problem("train.dataset", f"unknown dataset '{dataset}'"

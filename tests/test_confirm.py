@@ -10,15 +10,14 @@ import pytest
 import yaml
 
 from t2tsearch.cli import main
-from t2tsearch.confirm import (
+from t2tsearch.confirm import ConfirmError, confirm_budget, control_sample, run_confirm
+from t2tsearch.confirmations import (
     CONFIRM_STUDY,
-    ConfirmError,
     apply_confirmation,
-    confirm_budget,
     confirmed_table,
-    control_sample,
     load_confirmations,
-    run_confirm,
+    same_budget_confirmations,
+    search_split_confirmations,
     seed_summary,
 )
 from t2tsearch.report import build_report, load_run
@@ -265,10 +264,10 @@ def test_records_from_before_the_split_was_pinned_are_trained_again(tmp_path, mo
     records = load_confirmations(run)
     assert sorted(zip(records["seed"], records["split_seed"], strict=True)) == sorted(
         [(1, 1), (0, 0), (2, 0)] * len(front_ids))
-    on_split = confirm.search_split_confirmations(run, space)
+    on_split = search_split_confirmations(run, space)
     assert sorted(zip(on_split["seed"], on_split["epochs"], strict=True)) == sorted(
         [(0, 5), (2, 1)] * len(front_ids))
-    assert set(confirm.same_budget_confirmations(run, space)["seed"]) == {2}
+    assert set(same_budget_confirmations(run, space)["seed"]) == {2}
     # The report's accuracy of a front architecture: the mean of the search's and seed 2's.
     confirmed = confirmed_table(run, space).set_index("trial")
     searched = table[table["status"] == "complete"].drop_duplicates("config_id")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from t2tsearch.cli import main
-from t2tsearch.confirm import CONFIRM_STUDY
+from t2tsearch.confirmations import CONFIRM_STUDY
 from t2tsearch.report import (
     FRONT_TRACE,
     PARAM_PREFIX,
