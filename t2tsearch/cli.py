@@ -173,10 +173,11 @@ def describe_base(space: SearchSpace) -> str:
 
     def domain(path: str) -> list[Any]:
         param = params[path]
-        values = param.values()
-        if values is None:  # continuous: its two ends stand for the range
+        values = param.values()  # a lazy range for an integer range: never listed whole
+        if values is None or len(values) > 64:  # continuous or long: its ends stand for it
             dom = param.int_range or param.float_range
             values = [dom.low, dom.high]
+        values = list(values)
         # head_dim is no field of its own: the width branch below adds the base's width.
         where_not = param.when and path != "backbone.head_dim"
         return values + ([_field(base, path)] if where_not else [])

@@ -36,6 +36,7 @@ from t2tsearch.results import (
     hypervolume,
     load_trials,
 )
+from t2tsearch.rundir import space_digest
 from tests.conftest import brute_force_front, copy_run
 from tests.report_data import synthetic_table, two_groups
 
@@ -230,6 +231,9 @@ def test_an_old_run_without_split_seed_loads_as_it_was_made(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
     space_file = run / "space.yaml"
     space_file.write_text(space_file.read_text().replace("  split_seed: 0\n", ""))
+    meta = json.loads((run / "run.json").read_text())
+    del meta["space_sha256"]  # a run that old predates the space's recorded digest too
+    (run / "run.json").write_text(json.dumps(meta))
     data = load_run(run)
     assert data.space.train.split_seed is None and data.space.train.data_seed == 0
     page = build_report(run, images=False).read_text()
@@ -337,6 +341,9 @@ def test_a_run_whose_groups_match_no_trial(tiny_run, tmp_path, capsys):
     space = yaml.safe_load((run / "space.yaml").read_text())
     space["groups"] = {"giant": "backbone.depth >= 12"}
     (run / "space.yaml").write_text(yaml.safe_dump(space))
+    meta = json.loads((run / "run.json").read_text())
+    meta["space_sha256"] = space_digest((run / "space.yaml").read_text())  # as if run so
+    (run / "run.json").write_text(json.dumps(meta))
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "belongs to any of the space's groups (giant)" in err
