@@ -271,11 +271,11 @@ def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_tri
             assert process.poll() is None and time.monotonic() < deadline, "no trial finished"
             time.sleep(0.05)
         if fault == "full-disk":
-            with open(filler, "wb") as file:
+            # Unbuffered: a buffered file would raise ENOSPC again when it closes.
+            with open(filler, "wb", buffering=0) as file:
                 with pytest.raises(OSError) as full:
                     while True:
                         file.write(b"\0" * 65536)
-                        file.flush()
             assert full.value.errno == errno.ENOSPC
         else:
             mount_or_skip("mount", "--bind", str(run_path), str(run_path))
@@ -361,11 +361,10 @@ def test_an_append_cut_short_by_a_full_disk_is_taken_back(tmp_path):
     try:
         table = disk / "trials.csv"
         table.write_bytes(b"trial,status\n0,complete\n")
-        with open(disk / "filler", "wb") as file:
+        with open(disk / "filler", "wb", buffering=0) as file:  # nothing left to flush
             with pytest.raises(OSError):
                 while True:
                     file.write(b"\0" * 4096)
-                    file.flush()
         # The table's last page still has room for part of the row, not for all of it.
         with pytest.raises(OSError) as full:
             append_whole(table, b"1,complete," + b"x" * 20_000 + b"\n")
