@@ -210,8 +210,9 @@ def test_a_search_answered_by_the_table_takes_seconds(tmp_path, ray_session):
         picked = seeds[trial_seed(run_seed, number) % len(seeds)]
         assert row["accuracy"] == pytest.approx(finals[key][picked])
         assert row["epochs"] == 2
-    # The architecture missing from the table is recorded as infeasible, with the reason.
+    # The architecture missing from the table is the evaluator's `invalid`, recorded as such
+    # (it used a trial of the budget), with the reason.
     missing = table[table["config_id"] == ids[MISSING]]
-    assert not missing.empty and set(missing["status"]) == {"infeasible"}
+    assert not missing.empty and set(missing["status"]) == {"invalid"}
     assert missing["reason"].str.contains("not in the table").all()
     assert summary.run.read_meta()["sessions"][0]["evaluator"] == f"table:{table_path.resolve()}"

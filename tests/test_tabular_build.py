@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from t2tsearch.arch import ArchConfig
+
 BUILD = Path(__file__).resolve().parents[1] / "benchmarks" / "tabular" / "build.py"
 
 
@@ -53,8 +55,10 @@ def test_v1_seed0_rows_are_carried_over_only_under_the_same_budget(build, config
     rows = build.work_rows(work)
     for row in v1["rows"]:
         if row["seed"] == 0:
-            assert rows[(row["id"], 0)]["accuracy"] == row["accuracy"]
-            assert rows[(row["id"], 0)]["split_seed"] == 0
+            # v1 stored ids from before they were canonical: the v2 row has the model's id now.
+            key = (ArchConfig.model_validate(row["arch"]).id, 0)
+            assert rows[key]["accuracy"] == row["accuracy"]
+            assert rows[key]["split_seed"] == 0
     assert not any(seed == 1 for _, seed in rows)  # seed 1 is trained fresh, on split 0
     # Run again: nothing more to copy (resumable).
     assert build.reuse_v1_rows(build.TABLE_FILE, work, configs, 0, echo=lambda _: None) == 0

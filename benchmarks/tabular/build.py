@@ -220,8 +220,11 @@ def reuse_v1_rows(v1_table: Path, work_file: Path, configs: list[Any], verify: i
         echo(f"{v1_table}: not reused (version {header.get('version')}, budget differs in "
              f"{', '.join(differ) or 'nothing'}); every row is trained")
         return 0
+    from t2tsearch.arch import recorded_id  # v1 stored ids from before they were canonical
+
     grid = {cfg.id for cfg in configs}
     have = work_rows(work_file)
+    rows = [{**row, "id": recorded_id(row.get("arch"), row["id"])} for row in rows]
     todo = sorted((row for row in rows if int(row["seed"]) == 0 and row["id"] in grid
                    and row["status"] == "complete" and (row["id"], 0) not in have),
                   key=lambda row: (row["seconds"], row["id"]))
