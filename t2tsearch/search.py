@@ -511,26 +511,47 @@ class StudySearcher:
 # ---- progress lines ------------------------------------------------------------------------------
 class Progress:
     """One line per finished proposal, with the run's count of trials done out of its budget
-    (`done` of them before this session) and an ETA from the trials of this session."""
+    (`done` of them before this session) and an ETA from this session's measured throughput.
 
-    def __init__(self, total: int, echo: Callable[[str], None], done: int = 0) -> None:
+    The ETA counts from the first trial's end, not from the session's start: before it lie the
+    imports, Ray's start and each slot's worker start, which the rest of the run does not pay
+    again, and with `concurrency` slots the first trials end together. So the rate is that of
+    the trials ended after the first, shown once a full round of slots has ended since then
+    ("ETA estimating" before); from the start it read 2-3x too high."""
+
+    def __init__(self, total: int, echo: Callable[[str], None], done: int = 0,
+                 concurrency: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
         self.total = total
         self.echo = echo
         self.done = done
-        self.start = time.monotonic()
+        self.concurrency = max(concurrency, 1)
+        self.clock = clock
         self.trained = 0
         self.counted = 0  # this session's trials of the budget (results.CONSUMED), reused too
+        self.first_end: tuple[float, int] | None = None  # (time, trained) at the first end
+
+    def eta(self, remaining: int) -> str:
+        """' | ETA 3m05s', ' | ETA estimating', or '' when nothing remains."""
+        if not remaining:
+            return ""
+        if self.first_end is None:
+            return " | ETA estimating"
+        since, trained_then = self.first_end
+        ended = self.trained - trained_then
+        elapsed = self.clock() - since
+        if ended < self.concurrency or elapsed <= 0:
+            return " | ETA estimating"
+        return f" | ETA {_duration(elapsed / ended * remaining)}"
 
     def finished(self, row: pd.Series) -> None:
         if row["status"] in CONSUMED:
             self.counted += 1
             if pd.isna(row.get("reused_from")):
                 self.trained += 1
-        elapsed = time.monotonic() - self.start
+                if self.first_end is None:
+                    self.first_end = (self.clock(), self.trained)
         remaining = max(self.total - self.done - self.counted, 0)
-        eta = ""
-        if self.trained and self.counted and remaining:
-            eta = f" | ETA {_duration(elapsed / self.counted * remaining)}"
+        eta = self.eta(remaining) if self.trained else ""
         accuracy = "" if pd.isna(row.get("accuracy")) else f"acc {row['accuracy']:5.1f}%"
         macs = "" if pd.isna(row.get("macs")) else f"{row['macs'] / 1e6:8.2f} MMACs"
         status = row["status"]
@@ -739,7 +760,8 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
          f"{space.search.effective_scheduler} scheduler, {goal}{space.search.trials} trials "
          f"({budget_left} to go{f', first {requeued} interrupted, again' if requeued else ''}), "
          f"{space.train.epochs} epochs each on {space.train.dataset} at {space.train.img_size}px")
-    progress = Progress(space.search.trials, echo, done=consumed)
+    progress = Progress(space.search.trials, echo, done=consumed,
+                        concurrency=space.search.concurrency)
     note, interrupted, unstarted = "", 0, 0
     if budget_left > 0:
         try:
