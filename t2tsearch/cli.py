@@ -26,6 +26,31 @@ app = typer.Typer(
 )
 
 
+# Threads for torch in the commands that train, count or time outside Ray trials. torch's default
+# is one OpenMP thread per core, and beside another busy process those threads spin against each
+# other for a shared core: a 10-epoch training that took 56 s at one thread ran past 17 minutes.
+# One thread has the best worst case on 2 cores (benchmarks/bench_threads.py, README); --threads
+# asks for more where the machine is known to be free.
+DEFAULT_THREADS = 1
+ThreadsOption = Annotated[int | None, typer.Option(
+    min=1, help=f"CPU threads for torch (default {DEFAULT_THREADS}: never collapses on a "
+                "shared machine; more only where the cores are free).")]
+
+
+def use_threads(threads: int | None) -> int:
+    """Torch's intra-op threads for this command: --threads, else OMP_NUM_THREADS where the user
+    set it, else DEFAULT_THREADS. Set through OMP_NUM_THREADS, which torch reads when it is
+    imported, so a command that never needs torch does not import it here."""
+    import os
+
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    chosen = threads or (int(given) if given.isdigit() and int(given) > 0 else DEFAULT_THREADS)
+    os.environ["OMP_NUM_THREADS"] = str(chosen)
+    if "torch" in sys.modules:  # already imported (the command called in-process)
+        sys.modules["torch"].set_num_threads(chosen)
+    return chosen
+
+
 def load_arch(name_or_file: str) -> ArchConfig:
     """A preset name or a YAML/JSON file holding one ArchConfig."""
     from pydantic import ValidationError
@@ -81,8 +106,10 @@ def presets(
     num_classes: Annotated[int, typer.Option(help="Classifier outputs.")] = 1000,
     in_chans: Annotated[int, typer.Option(help="Input channels.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    threads: ThreadsOption = None,
 ) -> None:
     """List the official T2T-ViT models with their parameters and MACs."""
+    use_threads(threads)
     from t2tsearch.cost import count_cost
     from t2tsearch.models.presets import PRESETS
 
@@ -120,8 +147,10 @@ def cost(
     batch_size: Annotated[int, typer.Option(min=1, help="Batch for --latency.")] = 128,
     device: Annotated[str, typer.Option(help="Device for --latency: auto, cpu, cuda, cuda:1.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    threads: ThreadsOption = None,
 ) -> None:
     """Count one architecture's parameters and MACs (and measure its latency with --latency)."""
+    use_threads(threads)
     from t2tsearch.cost import count_cost, measure_latency
 
     cfg = with_overrides(load_arch(arch), img_size, num_classes, in_chans).check()
@@ -232,8 +261,10 @@ def validate(
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default: search.seed).")] = None,
     cost_budget: Annotated[float, typer.Option(
         min=0, help="Seconds to spend counting costs; the rest of the samples go uncounted.")] = 15.0,
+    threads: ThreadsOption = None,
 ) -> None:
     """Check a search space and survey it: size, feasible fraction, params and MACs."""
+    use_threads(threads)
     from t2tsearch.space import format_count, validate_space
 
     space, survey = validate_space(space_file, samples, seed, cost_budget)
@@ -291,8 +322,10 @@ def sample(
     n: Annotated[int, typer.Option("-n", "--num", min=1, help="Architectures to draw.")] = 10,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default: search.seed).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    threads: ThreadsOption = None,
 ) -> None:
     """Draw random architectures from a space and show their params and MACs."""
+    use_threads(threads)
     from t2tsearch.space import format_count, load_space, sample_random
 
     space = load_space(space_file)
@@ -356,8 +389,10 @@ def train(
     latency: Annotated[bool, typer.Option(
         help="Measure inference latency after training.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output, no progress bar.")] = False,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train one architecture with the proxy recipe and print its accuracy."""
+    use_threads(threads)
     from pydantic import ValidationError
     from tqdm import tqdm
 
@@ -579,6 +614,7 @@ def confirm(
     with a control sample at a longer budget (the report measures the proxy's fidelity)."""
     from t2tsearch.confirm import run_confirm
 
+    use_threads(None)  # the driver counts costs; its trainings set their own (cpus_per_trial)
     summary = run_confirm(run_dir, seeds, epochs=epochs, controls=controls,
                           concurrency=concurrency, address=address, echo=typer.echo,
                           verbose=verbose)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
 
 from t2tsearch.cli import main, next_commands
 from t2tsearch.models import PRESETS
@@ -112,3 +117,24 @@ def test_a_finished_run_ends_with_the_report_and_confirm_commands(tmp_path, caps
     RunDir(grouped).write_meta(meta)
     assert next_commands(grouped)[-1].split()[:5] == [
         "t2tsearch", "confirm", str(grouped), "--epochs", "10"]
+
+
+@pytest.mark.parametrize("flag,env,expected", [
+    ([], None, 1),                       # the default: one thread, whatever the core count
+    (["--threads", "2"], None, 2),       # asked for
+    ([], "2", 2),                        # OMP_NUM_THREADS set by the user is kept
+    (["--threads", "1"], "2", 1),        # the flag wins over the environment
+])
+def test_commands_that_compute_use_the_thread_count_asked_for(flag, env, expected):
+    # torch is imported by the command itself, after the count is chosen (the usual path).
+    code = ("from t2tsearch.cli import main\n"
+            f"main(['cost', 't2t_vit_7', '--img-size', '32', *{flag!r}])\n"
+            "import torch\n"
+            "print('THREADS', torch.get_num_threads())\n")
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if env is not None:
+        environ["OMP_NUM_THREADS"] = env
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environ, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"THREADS {expected}" in done.stdout
