@@ -13,9 +13,11 @@ from t2tsearch.space import MAX_CHOICES, load_space, space_size
 
 ROOT = Path(__file__).resolve().parents[1]
 # The real entry point, reporting its own peak memory to a file (stderr must stay one line).
-CLI = ("import os, resource, sys; from t2tsearch.cli import main; code = main(); "
-       "open(os.environ['PEAK_RSS_FILE'], 'w').write("
-       "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)); sys.exit(code)")
+# VmHWM is this process image's peak; ru_maxrss would also carry the forking parent's (pytest's,
+# with torch loaded), since Linux keeps it across fork and exec.
+CLI = ("import os, re, sys; from t2tsearch.cli import main; code = main(); "
+       "peak = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1); "
+       "open(os.environ['PEAK_RSS_FILE'], 'w').write(peak); sys.exit(code)")
 # A hang guard, not a speed measurement: the old code never ended on a 10^8 range (it listed
 # the range) and on the 100,000-entry choice list, or died with a traceback.
 # Measured: each refusal below takes 0.7-2.2 s and at most 51 MB (the whole process: reading
