@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import yaml
@@ -267,7 +269,7 @@ class ArchConfig(_Frozen):
         across processes and machines; equal built models have equal ids. A config whose
         unused settings are at their defaults keeps the id it had before ids were canonical;
         results tables recompute ids from the stored `arch` when they load (see README)."""
-        return hashlib.sha256(self.canonical().to_json().encode()).hexdigest()[:12]
+        return _canonical_id(self.to_json())
 
     def replace(self, **changes: Any) -> ArchConfig:
         """A copy with fields changed, nested by dotted path: replace(**{"backbone.depth": 7})."""
@@ -336,7 +338,24 @@ def recorded_id(arch: str | dict[str, Any] | None, stored: str | None = None) ->
     if arch is None:
         return stored
     try:
-        cfg = ArchConfig.from_json(arch) if isinstance(arch, str) else ArchConfig.model_validate(arch)
+        if isinstance(arch, str):
+            return _canonical_id(arch)
+        return ArchConfig.model_validate(arch).id
     except ValueError:
         return stored
-    return cfg.id
+
+
+def trial_config_id(attrs: Mapping[str, Any]) -> str | None:
+    """The config id of a recorded trial, from its user attributes (`arch`, `config_id`): the
+    one way every reader of a study (search, sampler, quotas, report, confirmations) tells
+    architectures apart, so that a run from before ids were canonical reads the same."""
+    return recorded_id(attrs.get("arch"), attrs.get("config_id"))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical_id(arch_json: str) -> str:
+    """The id of the config whose JSON this is. Cached by the text: ids are asked for on every
+    proposal (pools of thousands of candidates, every trial of a run when groups are tallied),
+    and the canonical form costs a validation and a copy (about 40 us) each time."""
+    canonical = ArchConfig.from_json(arch_json).canonical()
+    return hashlib.sha256(canonical.to_json().encode()).hexdigest()[:12]

@@ -193,6 +193,8 @@ def describe_base(space: SearchSpace) -> str:
     """The base in ArchConfig.short()'s form with every searched field shown as '*', followed
     by what each one ranges over: the base's own value of a searched field is never sampled
     unless the parameter has a `when` (its value where the condition fails)."""
+    from t2tsearch.conditions import config_fields
+
     base = space.base_config
     params = space.parameters
     fixed = {"mixer": base.t2t.mixer, "token dim": base.t2t.token_dim,
@@ -209,7 +211,7 @@ def describe_base(space: SearchSpace) -> str:
         values = list(values)
         # head_dim is no field of its own: the width branch below adds the base's width.
         where_not = param.when and path != "backbone.head_dim"
-        return values + ([_field(base, path)] if where_not else [])
+        return values + ([config_fields(base)[path]] if where_not else [])
 
     searched: dict[str, list[Any]] = {}
     for field, paths in _SUMMARY_FIELDS.items():
@@ -234,11 +236,6 @@ def describe_base(space: SearchSpace) -> str:
     if splits_searched:
         ranges.insert(0, "soft splits (see parameters)")
     return f"{text}; * searched: " + ", ".join(ranges)
-
-
-def _field(cfg: ArchConfig, path: str) -> Any:
-    section, _, name = path.rpartition(".")
-    return getattr(getattr(cfg, section) if section else cfg, name)
 
 
 def _value(value: Any) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from t2tsearch.arch import recorded_id
+from t2tsearch.arch import trial_config_id
 from t2tsearch.results import RunDir, trials_table
 from t2tsearch.space import SearchSpace, load_run_space
 
@@ -35,7 +35,7 @@ def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFra
     trials = study.get_trials(deepcopy=False)
     if run_epochs is None and any("epochs_budget" not in t.user_attrs for t in trials):
         run_epochs = load_run_space(run.space_file).train.epochs
-    rows = [{"config_id": recorded_id(t.user_attrs.get("arch"), t.user_attrs.get("config_id")),
+    rows = [{"config_id": trial_config_id(t.user_attrs),
              "seed": t.user_attrs.get("seed"),
              "split_seed": _split_of(t.user_attrs),
              "epochs": int(t.user_attrs.get("epochs_budget", run_epochs)),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from t2tsearch.arch import recorded_id
+from t2tsearch.arch import trial_config_id
 
 # Trial attribute (and Ray trial config key) marking a trial that fills a group's quota: the
 # early-stopping scheduler never stops it, and while it trains it counts towards the quota.
@@ -55,7 +55,7 @@ def tally_groups(trials: Sequence[FrozenTrial], groups: Sequence[str], quota: in
     complete: dict[str, set[str]] = {group: set() for group in groups}
     filling: dict[str, set[str]] = {group: set() for group in groups}
     for trial in trials:
-        config_id = recorded_id(trial.user_attrs.get("arch"), trial.user_attrs.get("config_id"))
+        config_id = trial_config_id(trial.user_attrs)
         if not config_id:
             continue
         if trial.state == TrialState.COMPLETE and trial.user_attrs.get("status") == "complete":

@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from t2tsearch.arch import ArchConfig, recorded_id
+from t2tsearch.arch import ArchConfig, trial_config_id
 from t2tsearch.atomic import atomic_write
 from t2tsearch.confirmations import confirmed_table, same_budget_confirmations, seed_runs
 from t2tsearch.errors import UserError
@@ -371,7 +371,7 @@ def param_importances(study: optuna.Study, specs: Sequence[ObjectiveSpec],
     """
     trials, seen = [], set()
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        config_id = recorded_id(trial.user_attrs.get("arch"), trial.user_attrs.get("config_id"))
+        config_id = trial_config_id(trial.user_attrs)
         if trial.user_attrs.get("status") == "complete" and config_id not in seen:
             seen.add(config_id)
             trials.append(trial)

@@ -32,7 +32,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from t2tsearch.arch import ArchConfig
+from t2tsearch.arch import ArchConfig, trial_config_id
 from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
 from t2tsearch.pareto import METRIC_COLUMNS, hypervolume_of_losses, run_reference
@@ -178,7 +178,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         """What the study's trials tell the surrogate, in one pass (both proposal paths)."""
         seen = _Observed()
         for t in trials:
-            config_id = t.user_attrs.get("config_id")
+            config_id = trial_config_id(t.user_attrs)
             if not config_id or t.user_attrs.get("status") == "quota":
                 continue  # rejected only for the quota: it may be proposed later
             seen.ids.add(config_id)
@@ -247,7 +247,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         deficits = tally.deficits
         if not deficits:
             return None
-        seen = {t.user_attrs.get("config_id") for t in trials
+        seen = {trial_config_id(t.user_attrs) for t in trials
                 if t.user_attrs.get("status") != "quota"}
         shared = self._shared_cost_range()
         # The group furthest behind first; a group with no fresh member left is passed over.
@@ -308,7 +308,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             self.reference = run_reference(self.space, [c.cost for c in self._pool.values()])
 
     def _pool_or_config(self, trial: FrozenTrial) -> Candidate | None:
-        config_id = trial.user_attrs.get("config_id")
+        config_id = trial_config_id(trial.user_attrs)
         if config_id in self._pool:
             return self._pool[config_id]
         if "arch" not in trial.user_attrs or "macs" not in trial.user_attrs:

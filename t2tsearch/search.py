@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from t2tsearch.arch import ArchConfig, recorded_id
+from t2tsearch.arch import ArchConfig, trial_config_id
 from t2tsearch.cost import count_cost
 from t2tsearch.errors import UserError
 from t2tsearch.evaluator import trial_seed
@@ -266,7 +266,7 @@ class StudySearcher:
         # Why the run directory stopped taking writes (full, read-only): the run then stops.
         self.storage_fault: str | None = None
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            config_id = recorded_id(trial.user_attrs.get("arch"), trial.user_attrs.get("config_id"))
+            config_id = trial_config_id(trial.user_attrs)
             if config_id and trial.user_attrs.get("status") == "complete":
                 self.done_ids.setdefault(config_id, trial.number)
 
@@ -499,7 +499,7 @@ class StudySearcher:
             if values is None:
                 status, reason = "failed", "an objective was not measured"
             else:
-                self.done_ids.setdefault(trial.user_attrs["config_id"], trial.number)
+                self.done_ids.setdefault(trial_config_id(trial.user_attrs), trial.number)
                 self._finish(trial, TrialState.COMPLETE, status=status, reason=reason,
                              values=values)
                 return
@@ -806,15 +806,13 @@ def mark_interrupted(study: optuna.Study, trial: optuna.Trial, params: dict[str,
         study.enqueue_trial(params, skip_if_exists=False)
 
 
-def requeue_interrupted(study: optuna.Study) -> int:
+def requeue_interrupted(study: optuna.Study) -> None:
     """Trials left RUNNING by a session that was killed (kill -9, a lost machine): marked
-    interrupted and queued again; how many. Ctrl-C marks its own as it stops."""
-    count = 0
+    interrupted and queued again (the search counts every queued trial after). Ctrl-C marks
+    its own as it stops."""
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial = optuna.Trial(study, frozen._trial_id)  # a live handle to the stored trial
         mark_interrupted(study, trial, frozen.params)
-        count += 1
-    return count
 
 
 def start_reference(space: SearchSpace, sampler: optuna.samplers.BaseSampler,
