@@ -43,7 +43,8 @@ from t2tsearch.results import (
     status_counts,
     trials_table,
 )
-from t2tsearch.space import SearchSpace, load_run_space
+from t2tsearch.space.load import load_run_space
+from t2tsearch.space.schema import SearchSpace
 
 PLOTLY_JS = "plotly.min.js"
 FRONT_TRACE = "Pareto front"  # the name the browser test looks the front trace up by
