@@ -556,7 +556,7 @@ def report(
         help="Also write PNGs of the main plots (needs a Chrome/Chromium).")] = True,
 ) -> None:
     """Write a run's report: fronts, hypervolume, importance, group verdict, one offline page."""
-    from t2tsearch.report import build_report
+    from t2tsearch.report.run_page import build_report
 
     path = build_report(run_dir, out, images=images, echo=typer.echo)
     typer.echo(f"report: {path}")
@@ -568,7 +568,7 @@ def compare(
     out: Annotated[str, typer.Option(help="Page to write.")] = "compare.html",
 ) -> None:
     """Overlay several runs' fronts and hypervolume curves (common reference point) on one page."""
-    from t2tsearch.report import build_comparison
+    from t2tsearch.report.compare import build_comparison
 
     typer.echo(f"comparison: {build_comparison(runs, out)}")
 
