@@ -51,6 +51,8 @@ class Problem(Exception):
 
 
 def check_semantics(space: SearchSpace) -> None:
+    """Every check, in order; raises Problem at the first that fails. Sets the space's resolved
+    base, parsed `when` conditions and groups as it goes."""
     _check_settings(space)
     base = _resolve_base(space)
     space._base_config = base
@@ -214,4 +216,3 @@ def _check_constraints(space: SearchSpace, base: ArchConfig) -> None:
         if c.max_tokens is not None and tokens > c.max_tokens:
             raise Problem("constraints.max_tokens", f"every sample has {tokens} tokens "
                           "(no soft-split parameter is searched), more than max_tokens")
-

@@ -28,6 +28,7 @@ def _one_line(text: str) -> str:
 
 
 def did_you_mean(name: str, known: list[str]) -> str:
+    """'; did you mean X?' for the closest of `known`, or ''."""
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""
 

@@ -16,6 +16,7 @@ KNOWN_BEFORE_TRAINING = ("macs", "params")
 
 
 def measured_objectives(metrics: list[str]) -> list[str]:
+    """The metrics only training measures (all but KNOWN_BEFORE_TRAINING)."""
     return [metric for metric in metrics if metric not in KNOWN_BEFORE_TRAINING]
 
 
@@ -57,11 +58,13 @@ _SPLIT_PATH = re.compile(r"t2t\.soft_splits\.(\d+)\.(kernel|stride|padding)")
 
 
 def split_index(path: str) -> int | None:
+    """2 for 't2t.soft_splits.2.kernel'; None for a parameter that is not per split."""
     match = _SPLIT_PATH.fullmatch(path)
     return int(match.group(1)) if match else None
 
 
 def is_int_field(path: str) -> bool:
+    """Whether the searched field takes integers (derived counts included)."""
     return FIELD_KINDS.get(path) == "int" or path in ("t2t.num_splits", "t2t.depth",
                                                         "backbone.head_dim")
 
@@ -104,6 +107,7 @@ SETTING_LIMITS: dict[str, tuple[float, float]] = {
 
 
 def over_limit(path: str, value: Any) -> str | None:
+    """'VALUE is above the limit L for PATH' when `value` passes its FIELD_LIMITS entry."""
     limit = FIELD_LIMITS.get(path)
     if limit is None or isinstance(value, (bool, str)) or not isinstance(value, (int, float)):
         return None

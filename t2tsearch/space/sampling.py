@@ -50,6 +50,8 @@ def build_config(space: SearchSpace, values: Mapping[str, Any]) -> ArchConfig:
 
 
 def parameter_applies(space: SearchSpace, path: str, values: Mapping[str, Any]) -> bool:
+    """Whether parameter `path` is drawn, given the values drawn before it: its `when` holds
+    and, for a per-split parameter, the sample has that split."""
     index = split_index(path)
     cond = space.condition(path)
     if index is None and cond is None:
