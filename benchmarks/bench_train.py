@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from t2tsearch.arch import ArchConfig, BackboneConfig, SoftSplit, T2TConfig
-from t2tsearch.cost import count_cost, resolve_device
+from t2tsearch.cost import count_cost
 from t2tsearch.data import ProxyData, load_data
+from t2tsearch.device import resolve_device
 from t2tsearch.models.presets import PRESETS
 from t2tsearch.models.vit import build_model
 from t2tsearch.train import TrainBudget, train_proxy

@@ -14,7 +14,7 @@ from t2tsearch.errors import UserError
 
 if TYPE_CHECKING:
     from t2tsearch.results import RunDir
-    from t2tsearch.space import SearchSpace
+    from t2tsearch.space.schema import SearchSpace
 
 app = typer.Typer(
     name="t2tsearch",
@@ -176,7 +176,7 @@ def cost(
 
 # ---- search spaces: validate and sample ----
 def _span(span: tuple[int, int] | None) -> str:
-    from t2tsearch.space import format_count
+    from t2tsearch.space.counts import format_count
 
     return "-" if span is None else f"{format_count(span[0])}..{format_count(span[1])}"
 
@@ -262,7 +262,8 @@ def validate(
 ) -> None:
     """Check a search space and survey it: size, feasible fraction, params and MACs."""
     use_threads(threads)
-    from t2tsearch.space import format_count, validate_space
+    from t2tsearch.space.counts import format_count
+    from t2tsearch.space.survey import validate_space
 
     space, survey = validate_space(space_file, samples, seed, cost_budget)
     base = space.base_config
@@ -323,7 +324,9 @@ def sample(
 ) -> None:
     """Draw random architectures from a space and show their params and MACs."""
     use_threads(threads)
-    from t2tsearch.space import format_count, load_space, sample_random
+    from t2tsearch.space.counts import format_count
+    from t2tsearch.space.load import load_space
+    from t2tsearch.space.sampling import sample_random
 
     space = load_space(space_file)
     drawn = sample_random(space, n, seed)
@@ -522,7 +525,7 @@ def next_commands(run_path: str | Path) -> list[str]:
     answered from a tabular benchmark has nothing to confirm: confirm refuses it)."""
     from t2tsearch.fidelity import confirm_command, suggested_epochs
     from t2tsearch.results import RunDir
-    from t2tsearch.space import load_space
+    from t2tsearch.space.load import load_space
 
     lines = [f"next: t2tsearch report {run_path}"]
     space = load_space(Path(run_path) / "space.yaml")
@@ -553,7 +556,7 @@ def report(
         help="Also write PNGs of the main plots (needs a Chrome/Chromium).")] = True,
 ) -> None:
     """Write a run's report: fronts, hypervolume, importance, group verdict, one offline page."""
-    from t2tsearch.report import build_report
+    from t2tsearch.report.run_page import build_report
 
     path = build_report(run_dir, out, images=images, echo=typer.echo)
     typer.echo(f"report: {path}")
@@ -565,7 +568,7 @@ def compare(
     out: Annotated[str, typer.Option(help="Page to write.")] = "compare.html",
 ) -> None:
     """Overlay several runs' fronts and hypervolume curves (common reference point) on one page."""
-    from t2tsearch.report import build_comparison
+    from t2tsearch.report.compare import build_comparison
 
     typer.echo(f"comparison: {build_comparison(runs, out)}")
 
@@ -633,7 +636,7 @@ def _print_fidelity(run: RunDir, epochs: int) -> None:
     """The proxy's fidelity at the budget just confirmed, in a few lines."""
     from t2tsearch.confirmations import confirmed_table
     from t2tsearch.fidelity import run_fidelity
-    from t2tsearch.space import load_run_space
+    from t2tsearch.space.load import load_run_space
 
     space = load_run_space(run.space_file)
     measured = [f for f in run_fidelity(run, space, confirmed_table(run, space))

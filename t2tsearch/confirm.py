@@ -21,7 +21,8 @@ from t2tsearch.confirmations import CONFIRM_STUDY, confirmed_table, search_split
 from t2tsearch.errors import UserError
 from t2tsearch.results import RunDir, full_budget, now_iso, objective_specs, pareto_front
 from t2tsearch.rundir import DriverLock, take_driver_lock, took_over_note
-from t2tsearch.space import SearchSpace, load_run_space
+from t2tsearch.space.load import load_run_space
+from t2tsearch.space.schema import SearchSpace
 
 DEFAULT_CONTROLS = 6  # other architectures re-trained beside the front at a longer budget
 

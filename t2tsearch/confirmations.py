@@ -13,7 +13,8 @@ import pandas as pd
 
 from t2tsearch.arch import trial_config_id
 from t2tsearch.results import RunDir, trials_table
-from t2tsearch.space import SearchSpace, load_run_space
+from t2tsearch.space.load import load_run_space
+from t2tsearch.space.schema import SearchSpace
 
 CONFIRM_STUDY = "t2tsearch-confirm"
 CONFIRM_COLUMNS = ["config_id", "seed", "split_seed", "epochs", "role", "status", "accuracy",

@@ -1,4 +1,5 @@
-"""Parameters and MACs of an ArchConfig, counted with fvcore and cached by config id."""
+"""What an architecture costs: parameters and MACs counted with fvcore (cached by config id), and
+its measured latency."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.atomic import atomic_write
+from t2tsearch.device import resolve_device
 
 # Bump when the model code changes what it builds, so cached counts of old models are not reused.
 COST_MODEL_VERSION = 1
@@ -149,27 +151,6 @@ class Latency:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "throughput": self.throughput}
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu; anything else as torch spells it."""
-    from t2tsearch.errors import UserError
-
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as err:
-        raise UserError(f"unknown device '{device}': {err}") from None
-    if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise UserError(f"device '{device}' asked for, but torch sees no CUDA device here")
-        if resolved.index is not None and resolved.index >= count:
-            raise UserError(f"device '{device}' asked for, but torch sees {count} CUDA device(s)")
-    return resolved
 
 
 def _median_ms(model: torch.nn.Module, example: torch.Tensor, runs: int, warmup: int,

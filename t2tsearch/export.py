@@ -12,7 +12,7 @@ import yaml
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.errors import UserError
-from t2tsearch.report import load_run
+from t2tsearch.report.load import load_run
 
 
 class ExportError(UserError):

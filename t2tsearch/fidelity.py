@@ -13,7 +13,7 @@ from scipy.stats import kendalltau
 from t2tsearch.confirmations import search_split_confirmations
 from t2tsearch.groups import PLANE, GroupComparison, MatchedDifference, Scale, compare_groups
 from t2tsearch.results import RunDir, full_budget, pareto_front
-from t2tsearch.space import SearchSpace
+from t2tsearch.space.schema import SearchSpace
 
 HOLDS, FLIPS, UNDECIDED = "holds", "flips", "undecided"
 SUGGESTED_FACTOR = 5  # a first longer budget to suggest: 5x the proxy's epochs

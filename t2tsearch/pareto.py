@@ -26,7 +26,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from t2tsearch.arch import ArchConfig
     from t2tsearch.cost import Cost
-    from t2tsearch.space import SearchSpace
+    from t2tsearch.space.schema import SearchSpace
 
 # Statuses of proposals rejected before training (t2tsearch.results.STATUSES): they cost no time
 # or budget, and their costs never place a reference.
@@ -177,7 +177,7 @@ def reference_pool(space: SearchSpace, seed: int, cost_of: Callable[[ArchConfig]
     """Costs of the first pool: the distinct feasible architectures among POOL_DRAWS seeded
     random draws (more, up to MOST_POOL_DRAWS, while none is feasible). Infeasible and
     over-limit draws are left out, so they never move the reference."""
-    from t2tsearch.space import random_draws
+    from t2tsearch.space.sampling import random_draws
 
     costs: dict[str, Cost] = {}
     seen: set[str] = set()

@@ -26,7 +26,7 @@ from t2tsearch.pareto import objective_specs as objective_specs
 from t2tsearch.pareto import pareto_front as pareto_front
 
 if TYPE_CHECKING:
-    from t2tsearch.space import SearchSpace
+    from t2tsearch.space.schema import SearchSpace
 
 STUDY_NAME = "t2tsearch"
 

@@ -233,7 +233,8 @@ def read_run_json(run: RunDir) -> dict[str, Any]:
 
 def check_space_yaml(run: RunDir, meta: dict[str, Any]) -> None:
     """space.yaml reads as a space and, where run.json recorded its digest, is what the run wrote."""
-    from t2tsearch.space import SpaceError, load_run_space
+    from t2tsearch.space.errors import SpaceError
+    from t2tsearch.space.load import load_run_space
 
     path = run.space_file
     command = meta.get("command")

@@ -37,12 +37,9 @@ from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
 from t2tsearch.pareto import METRIC_COLUMNS, hypervolume_of_losses, run_reference
 from t2tsearch.quota import tally_groups
-from t2tsearch.space import (
-    KNOWN_BEFORE_TRAINING,
-    SearchSpace,
-    measured_objectives,
-    random_draws,
-)
+from t2tsearch.space.fields import KNOWN_BEFORE_TRAINING, measured_objectives
+from t2tsearch.space.sampling import random_draws
+from t2tsearch.space.schema import SearchSpace
 
 # Gauss-Hermite nodes for the expectation when more than one cost objective is in play.
 _QUADRATURE_NODES = 8

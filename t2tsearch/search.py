@@ -52,19 +52,11 @@ from t2tsearch.rundir import (
     take_driver_lock,
     took_over_note,
 )
-from t2tsearch.space import (
-    SearchSpace,
-    SpaceError,
-    check_architecture,
-    check_candidate,
-    check_cost,
-    grid_space,
-    load_run_space,
-    load_space,
-    parse_space,
-    random_draws,
-    suggest,
-)
+from t2tsearch.space.errors import SpaceError
+from t2tsearch.space.feasibility import check_architecture, check_candidate, check_cost
+from t2tsearch.space.load import load_run_space, load_space, parse_space
+from t2tsearch.space.sampling import grid_space, random_draws, suggest
+from t2tsearch.space.schema import SearchSpace
 from t2tsearch.trainable import proxy_trainable
 
 # Give up proposing when this many proposals in a row were rejected before training: the

@@ -104,7 +104,8 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
     from timm.optim import create_optimizer_v2
     from timm.scheduler import CosineLRScheduler
 
-    from t2tsearch.cost import measure_latency, resolve_device
+    from t2tsearch.cost import measure_latency
+    from t2tsearch.device import resolve_device
     from t2tsearch.models.vit import build_model
 
     started = time.perf_counter()

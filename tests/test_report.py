@@ -175,11 +175,11 @@ def png_size(path) -> tuple[int, int]:
 
 
 def test_report_page_of_a_real_run(tiny_run, tmp_path, capsys, monkeypatch):
-    import t2tsearch.report as report
+    import t2tsearch.report.assets as assets
 
     # Without a Chrome the page is still written, and one line says the PNGs were skipped
     # (test_the_report_exports_pngs_where_a_chrome_exists covers a machine with one).
-    monkeypatch.setattr(report, "find_chrome", lambda: None)
+    monkeypatch.setattr(assets, "find_chrome", lambda: None)
     run = copy_run(tiny_run, tmp_path)
     assert main(["report", str(run)]) == 0
     out = capsys.readouterr().out
