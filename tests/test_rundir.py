@@ -8,7 +8,6 @@ import io
 import json
 import os
 import platform
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -22,8 +21,9 @@ import pytest
 from t2tsearch.cli import main
 from t2tsearch.results import RunDir, trials_table
 from t2tsearch.rundir import LOCK_NAME, TrialsCsv, append_whole
-from t2tsearch.search import Progress, SearchOptions, StudySearcher, open_study, run_search
+from t2tsearch.search import Progress, StudySearcher, open_study
 from t2tsearch.space import load_space
+from tests.conftest import copy_run
 from tests.test_search import TABULAR, write_space
 
 TABLE = f"table:{TABULAR / 't2t_mnist5k_32px_v1.json.gz'}"
@@ -32,29 +32,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled",
 CLI = [sys.executable, "-c", "import sys; from t2tsearch.cli import main; sys.exit(main())"]
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A real run of the tabular benchmark through Ray, its budget spent: `run --resume` on it
-    has nothing to train and returns at once."""
-    import ray
-
-    from t2tsearch.search import start_ray
-
-    start_ray(None, verbose=False)
-    out = tmp_path_factory.mktemp("runs")
-    options = SearchOptions(trials=6, sampler="random", seed=2, echo=lambda line: None,
-                            command=["test"], evaluator=TABLE)
-    try:
-        summary = run_search(TABULAR / "space.yaml", out=str(out), name="base", options=options)
-    finally:
-        ray.shutdown()
-    return summary.run.path
-
-
-def copy_run(source: Path, folder: Path) -> Path:
-    target = folder / "run"
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("ray"))
-    return target
+# `tiny_run` (conftest) is the session's real run, its budget spent: `run --resume` on it has
+# nothing to train and returns at once. Every test here works on `copy_run` of it.
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -89,9 +68,9 @@ def hold_lock(run_path: Path, script: str = HOLD, *args: str) -> subprocess.Pope
 
 
 @pytest.mark.parametrize("command", ["resume", "confirm"])
-def test_a_second_driver_is_refused_at_once_naming_the_first(finished_run, tmp_path, capsys,
+def test_a_second_driver_is_refused_at_once_naming_the_first(tiny_run, tmp_path, capsys,
                                                              command):
-    run_path = copy_run(finished_run, tmp_path)
+    run_path = copy_run(tiny_run, tmp_path, "run")
     before = snapshot(run_path)
     holder = hold_lock(run_path)
     try:
@@ -126,8 +105,8 @@ time.sleep(600)
 
 
 @pytest.mark.parametrize("how", ["kill-9", "lost-machine", "orphaned-child"])
-def test_a_lock_left_by_a_dead_driver_is_taken_over(finished_run, tmp_path, capsys, how):
-    run_path = copy_run(finished_run, tmp_path)
+def test_a_lock_left_by_a_dead_driver_is_taken_over(tiny_run, tmp_path, capsys, how):
+    run_path = copy_run(tiny_run, tmp_path, "run")
     keeper = None
     if how == "kill-9":
         holder = hold_lock(run_path)
@@ -204,8 +183,8 @@ COMMANDS = {
 @pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_a_damaged_file_is_named_in_one_line_and_nothing_is_overwritten(
-        finished_run, tmp_path, capsys, damage, command):
-    run_path = copy_run(finished_run, tmp_path)
+        tiny_run, tmp_path, capsys, damage, command):
+    run_path = copy_run(tiny_run, tmp_path, "run")
     name, spoil = DAMAGES[damage]
     spoil(run_path / name)
     before = snapshot(run_path)
@@ -219,8 +198,8 @@ def test_a_damaged_file_is_named_in_one_line_and_nothing_is_overwritten(
     assert not any(out.iterdir())
 
 
-def test_an_intact_run_passes_every_check(finished_run, tmp_path, capsys):
-    run_path = copy_run(finished_run, tmp_path)
+def test_an_intact_run_passes_every_check(tiny_run, tmp_path, capsys):
+    run_path = copy_run(tiny_run, tmp_path, "run")
     assert main(["export", str(run_path), "--front", "--out", str(tmp_path / "front")]) == 0
     assert main(["run", "--resume", str(run_path)]) == 0
 
@@ -253,15 +232,15 @@ def finished_trials(run_path: Path) -> dict[int, tuple[str, str]]:
 
 
 @pytest.mark.parametrize("fault", ["full-disk", "read-only"])
-def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_trial(tmp_path,
-                                                                                   fault):
+def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_trial(
+        tmp_path, capsys, ray_session, fault):
     disk = tmp_path / "disk"
     disk.mkdir()
     mount_or_skip("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk))
     run_path = disk / "runs" / "r"
     filler = disk / "filler"
     command = [*CLI, "run", str(TABULAR / "space.yaml"), "--out", str(disk / "runs"), "--name",
-               "r", "--trials", "10", "--sampler", "random", "--evaluator", TABLE]
+               "r", "--trials", "6", "--sampler", "random", "--evaluator", TABLE]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=ENV)
     bound = False
@@ -288,7 +267,7 @@ def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_tri
         assert f"t2tsearch run --resume {run_path}" in err
         # Nothing is lost: every trial told before the fault is in the study as it was.
         stopped = finished_trials(run_path)
-        assert len(stopped) < 10 and all(stopped[n] == told[n] for n in told)
+        assert len(stopped) < 6 and all(stopped[n] == told[n] for n in told)
     finally:
         if process.poll() is None:
             process.kill()
@@ -297,17 +276,18 @@ def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_tri
             subprocess.run(["umount", str(run_path)], check=True)
         filler.unlink(missing_ok=True)
     try:
-        # Writable again: the run resumes and ends at its budget, with those trials kept.
-        done = subprocess.run([*CLI, "run", "--resume", str(run_path)], capture_output=True,
-                              text=True, env=ENV, timeout=600)
+        # Writable again: the run resumes and ends at its budget, with those trials kept. The
+        # faulted run was a process of its own; the resume may run here, on the session's Ray.
+        capsys.readouterr()
+        code = main(["run", "--resume", str(run_path)])
         # 0, or 64 + N where the trials cut off by the fault count as failed
-        assert done.returncode == 0 or 64 < done.returncode < 128, done.stdout + done.stderr
+        assert code == 0 or 64 < code < 128, capsys.readouterr()
         resumed = finished_trials(run_path)
         assert all(resumed[n] == stopped[n] for n in stopped)
         table = pd.read_csv(run_path / "trials.csv")
         assert set(stopped) <= set(table["trial"])
         spent = table["status"].isin(["complete", "stopped_early", "diverged", "oom", "failed"])
-        assert spent.sum() - table["reason"].str.contains("interrupted", na=False).sum() == 10
+        assert spent.sum() - table["reason"].str.contains("interrupted", na=False).sum() == 6
     finally:
         subprocess.run(["umount", "-l", str(disk)])
 

@@ -41,19 +41,42 @@ def write_space(folder: Path, **changes) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    import ray
-
-    from t2tsearch.search import start_ray
-
-    start_ray(None, verbose=False)
-    yield
-    ray.shutdown()
+# The session's Ray (conftest): a module of its own would start and stop one more on 2 cores.
+pytestmark = pytest.mark.usefixtures("ray_session")
 
 
-def quiet() -> SearchOptions:
-    return SearchOptions(echo=lambda line: None, command=["test"])
+def quiet(evaluator: str = "train") -> SearchOptions:
+    return SearchOptions(echo=lambda line: None, command=["test"], evaluator=evaluator)
+
+
+def grid_table(space_path: Path, folder: Path, curve=None) -> str:
+    """The evaluator spec of a table answering every architecture of `space_path`'s grid, for a
+    search whose point is not training: `curve(depth, head_dim, epochs)` is each one's accuracy
+    per epoch (default: climbing to 60 + depth x head_dim / 5)."""
+    import gzip
+    import itertools
+    import json
+
+    from t2tsearch.space import build_config, grid_space
+
+    def climbing(depth: int, head_dim: int, epochs: int) -> list[float]:
+        return [60.0 + depth * head_dim / 5 - 2 * (epochs - epoch) for epoch in range(1, epochs
+                                                                                     + 1)]
+
+    space = load_space(space_path)
+    grid = grid_space(space)
+    rows = []
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values, strict=True))
+        cfg = build_config(space, params)
+        accuracy = (curve or climbing)(params["backbone.depth"], params["backbone.head_dim"],
+                                       space.train.epochs)
+        rows.append({"id": cfg.id, "seed": 0, "status": "complete", "reason": "",
+                     "seconds": 0.3, "accuracy": accuracy, "arch": json.loads(cfg.to_json())})
+    path = folder / f"{space.name}_table.json.gz"
+    with gzip.open(path, "wt") as out:
+        json.dump({"header": {"name": space.name}, "rows": rows}, out)
+    return f"table:{path}"
 
 
 def test_run_writes_the_run_directory_and_a_full_table(tmp_path):
@@ -99,7 +122,9 @@ def test_constraint_breakers_are_recorded_and_never_trained(tmp_path):
     space = write_space(tmp_path, name="limited", constraints={"max_macs": "200K"},
                         search={"trials": 2, "concurrency": 2, "scheduler": "none",
                                 "sampler": "random", "seed": 3})
-    summary = run_search(space, out=str(tmp_path), name="r", options=quiet())
+    # The constraint's bookkeeping is what is tested: a table answers the trials that fit.
+    summary = run_search(space, out=str(tmp_path), name="r",
+                         options=quiet(grid_table(space, tmp_path)))
     table = summary.table
     trained = table[table["status"] != "infeasible"]
     rejected = table[table["status"] == "infeasible"]
@@ -165,10 +190,10 @@ def test_cli_run_bad_input_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
     # Trials long enough (several seconds, on a loaded 2-core CI too) that the signal lands
-    # while one is training.
+    # while one is training. Three: one done, one cut off, one never started.
     train = {**TINY_SPACE["train"], "epochs": 3, "train_subset": 4000}
     space = write_space(tmp_path, name="resumable", train=train,
-                        search={"trials": 4, "concurrency": 1, "scheduler": "none", "seed": 5})
+                        search={"trials": 3, "concurrency": 1, "scheduler": "none", "seed": 5})
     run_path = tmp_path / "runs" / "r"
     command = [sys.executable, "-c", "import sys; from t2tsearch.cli import main; sys.exit(main())",
                "run", str(space), "--out", str(tmp_path / "runs"), "--name", "r"]
@@ -204,13 +229,13 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
     assert not before["status"].isin(["failed", "diverged"]).any()
     reference_before = RunDir.open(run_path).read_meta()["reference"]
     finished_before = set(before.loc[before["status"] == "complete", "trial"])
-    assert finished_before and len(finished_before) < 4
+    assert finished_before and len(finished_before) < 3
 
     # A clean resume exits 0: the interrupted trials, trained again, are not failures.
     assert main(["run", "--resume", str(run_path)]) == 0
     table = load_trials(run_path)
     consumed = table[table["status"].isin(["complete", "stopped_early", "diverged"])]
-    assert len(consumed) == 4  # the budget, no more, no less
+    assert len(consumed) == 3  # the budget, no more, no less
     assert not table["status"].isin(["running", "failed"]).any()
     # Finished trials were kept as they were, not trained again.
     kept = table[table["trial"].isin(finished_before)]
@@ -408,11 +433,6 @@ def test_tabular_benchmark_every_group_gets_its_quota(tmp_path, sampler):
 def test_a_group_that_learns_slower_gets_its_quota_under_early_stopping(tmp_path):
     # A synthetic table: 'slow' architectures trail 'fast' ones by 40 points after one epoch
     # and end 1 point behind; random proposals, pareto_asha stopping after epoch 1.
-    import gzip
-    import json
-
-    from t2tsearch.space import build_config
-
     space_data = {**TINY_SPACE, "name": "slow_group",
                   "parameters": {"backbone.depth": {"choice": [1, 2, 3, 4, 5, 6]},
                                  "backbone.head_dim": {"choice": [8, 16, 24]}},
@@ -421,21 +441,14 @@ def test_a_group_that_learns_slower_gets_its_quota_under_early_stopping(tmp_path
                   "search": {"trials": 16, "concurrency": 2, "sampler": "random",
                              "scheduler": "pareto_asha", "seed": 2}}
     space_path = write_space(tmp_path, **space_data)
-    space = load_space(space_path)
-    rows = []
-    for depth in range(1, 7):
-        for head_dim in (8, 16, 24):
-            cfg = build_config(space, {"backbone.depth": depth, "backbone.head_dim": head_dim})
-            final = 60.0 + depth * head_dim / 5
-            curve = [final - 5, final - 2, final] if depth <= 2 else [final - 40, final - 20,
-                                                                      final - 1]
-            rows.append({"id": cfg.id, "seed": 0, "status": "complete", "reason": "",
-                         "seconds": 0.3, "accuracy": curve, "arch": json.loads(cfg.to_json())})
-    table_path = tmp_path / "slow.json.gz"
-    with gzip.open(table_path, "wt") as out:
-        json.dump({"header": {"name": "slow"}, "rows": rows}, out)
+
+    def curve(depth: int, head_dim: int, epochs: int) -> list[float]:
+        final = 60.0 + depth * head_dim / 5
+        return [final - 5, final - 2, final] if depth <= 2 else [final - 40, final - 20,
+                                                                 final - 1]
+
     options = SearchOptions(echo=lambda line: None, command=["test"],
-                            evaluator=f"table:{table_path}")
+                            evaluator=grid_table(space_path, tmp_path, curve))
     summary = run_search(space_path, out=str(tmp_path / "runs"), name="slow", options=options)
     done = summary.table[summary.table["status"] == "complete"].drop_duplicates("config_id")
     depths = [ArchConfig.from_json(text).backbone.depth for text in done["arch"]]

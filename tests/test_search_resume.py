@@ -21,13 +21,8 @@ TABULAR = Path(__file__).resolve().parents[1] / "benchmarks" / "tabular"
 TABLE = f"table:{TABULAR / 't2t_mnist5k_32px_v1.json.gz'}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    import ray
-
-    search.start_ray(None, verbose=False)
-    yield
-    ray.shutdown()
+# The session's Ray (conftest): a module of its own would start and stop one more on 2 cores.
+pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 def interrupt_after(monkeypatch, finished: int) -> None:
