@@ -99,6 +99,12 @@ class SpaceSurvey:
     groups: dict[str, GroupStats] = field(default_factory=dict)
     smallest: dict[str, int] = field(default_factory=dict)  # least macs/params counted at all
 
+    def reject(self, reason: str) -> None:
+        """Tally one rejected sample under its kind, keeping the first full reason of each."""
+        kind = rejection_kind(reason)
+        self.rejections[kind] += 1
+        self.examples.setdefault(kind, reason)
+
     @property
     def exact(self) -> bool:
         """True when every buildable architecture's cost was counted."""
@@ -130,9 +136,7 @@ def survey_space(space: SearchSpace, samples: int = 1000, seed: int | None = Non
     for _, cfg in draws:
         reason = check_architecture(cfg, space)
         if reason is not None:
-            kind = rejection_kind(reason)
-            survey.rejections[kind] += 1
-            survey.examples.setdefault(kind, reason)
+            survey.reject(reason)
             continue
         survey.buildable += 1
         if cfg.id not in costs:
@@ -149,9 +153,7 @@ def survey_space(space: SearchSpace, samples: int = 1000, seed: int | None = Non
         survey.smallest["params"] = min(survey.smallest.get("params", cost.params), cost.params)
         reason = check_cost(cost, space)
         if reason is not None:
-            kind = rejection_kind(reason)
-            survey.rejections[kind] += 1
-            survey.examples.setdefault(kind, reason)
+            survey.reject(reason)
             continue
         survey.cost_passed += 1
         survey.macs = _widen(survey.macs, cost.macs)
