@@ -364,7 +364,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         x_train = encoder.encode([by_id[cid] for cid in observed],
                                  fidelity=[f for _, f in observed.values()])
         y_train = np.array([sign * value for value, _ in observed.values()])  # as a loss
-        model = _fit_gp(x_train, y_train, self.seed)
+        model = _fit_surrogate(x_train, y_train, self.seed, encoder.trend_columns())
         mean, std = model.predict(encoder.encode(fresh), return_std=True)
         std = np.maximum(std, 1e-9)
 
@@ -438,6 +438,13 @@ class _FeatureEncoder:
         levels = np.ones(len(candidates)) if fidelity is None else np.asarray(fidelity, float)
         return np.column_stack([fields, np.log2(levels)])
 
+    def trend_columns(self) -> list[int]:
+        """The encoded columns the surrogate's linear trend reads: the log costs (those that vary
+        over the pool) and the fidelity, which is last."""
+        costs = [i for i, key in enumerate(self.numeric) if key in ("log_macs", "log_params")]
+        width = len(self.numeric) + sum(len(labels) for labels in self.categories.values())
+        return [*costs, width]
+
 
 def _log_offset(key: str, values: Sequence[float]) -> float | None:
     """How `_FeatureEncoder` takes a numeric field: log(v + offset), or None for v as is."""
@@ -446,6 +453,53 @@ def _log_offset(key: str, values: Sequence[float]) -> float | None:
     if min(values) > 0:
         return 0.0
     return 0.5 * min(v for v in values if v > 0)
+
+
+class _TrendedSurrogate:
+    """The measured loss as a linear trend in a few columns plus a Gaussian process on what the
+    trend leaves (a GP with a linear mean function, the mean fitted first).
+
+    Why a trend: bigger models of one family learn more, and a GP whose prior mean is the
+    average result cannot extrapolate that from a handful of points. It predicts the average far
+    from the data, so after a few results every candidate costing more than the best so far
+    looks no better than it, and the expected improvement sends the search to ever cheaper,
+    weaker models (on the tabular benchmark, one seed of ten stayed at 79% of the true front's
+    hypervolume from its 4th to its 10th trial this way). A Bayesian linear fit in the log costs
+    (scikit-learn's BayesianRidge, whose priors shrink the slope when the results do not carry
+    one) gives the GP a mean that rises with capacity where the results say so. Its own
+    uncertainty is not added to the GP's: measured, adding it made the search explore more and
+    do worse at 10 trials (see `_fit_surrogate`).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, seed: int, columns: Sequence[int]) -> None:
+        from sklearn.linear_model import BayesianRidge
+
+        self.columns = list(columns)
+        self.trend = BayesianRidge().fit(x[:, self.columns], y)
+        self.residual = _fit_gp(x, y - self.trend.predict(x[:, self.columns]), seed)
+
+    def predict(self, x: np.ndarray, return_std: bool = False):
+        trend = self.trend.predict(x[:, self.columns])
+        if not return_std:
+            return trend + self.residual.predict(x)
+        mean, std = self.residual.predict(x, return_std=True)
+        return trend + mean, std
+
+
+def _fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int,
+                   trend_columns: Sequence[int]) -> _TrendedSurrogate:
+    """The sampler's surrogate of the measured loss: a linear trend in `trend_columns` (the log
+    costs and the fidelity) plus a GP on the rest (`_TrendedSurrogate`, `_fit_gp`).
+
+    Measured on the tabular benchmark v2 without Ray (the sampler driven in-process exactly as
+    bench_search drives it, 10 seeds, `goal: front`), hypervolume share at 10 / 20 / 30 trials
+    (separate runs per budget) and seeds reaching 98% within 20:
+    GP alone: 93.0% / 98.3% / 99.2%, 7 of 10;
+    trend in log MACs and log params + GP: 96.2% / 98.1% / 99.4%, 7 of 10;
+    the same with the trend's uncertainty added to the GP's: 95.2% at 10;
+    trend in log MACs alone: 94.5% at 10; a linear kernel added to the GP's instead: 92.1%;
+    the GP's standard deviation inflated 1.5x (more exploration): 90.9%."""
+    return _TrendedSurrogate(x, y, seed, trend_columns)
 
 
 def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int):

@@ -14,7 +14,13 @@ from t2tsearch.cost import Cost
 from t2tsearch.errors import UserError
 from t2tsearch.pareto import hypervolume_of_losses
 from t2tsearch.quota import FILLS_QUOTA, group_quota
-from t2tsearch.sampler import CostAwareSampler, _FeatureEncoder, _fit_gp, expected_improvement
+from t2tsearch.sampler import (
+    CostAwareSampler,
+    _FeatureEncoder,
+    _fit_gp,
+    _fit_surrogate,
+    expected_improvement,
+)
 from t2tsearch.search import make_sampler
 from t2tsearch.space import parse_space, suggest
 
@@ -198,6 +204,29 @@ def test_the_surrogate_learns_which_field_matters_from_ten_results():
         assert agree >= 0.95, f"seed {seed}: the sign of the field's effect right in {agree:.0%}"
 
 
+def test_the_surrogate_extrapolates_a_rise_with_cost_from_six_results():
+    # Known truth: accuracy rises with log cost (2 points per unit) under 0.5 points of noise,
+    # and seven other fields do nothing. Six results, all among the cheaper models: the
+    # surrogate must predict that models costing more than any of them do better than the best
+    # of them. A GP alone predicts its prior mean (the average result) away from the data, so
+    # it places them below the best seen, and the expected improvement then prefers ever
+    # cheaper models.
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+
+        def draw(n: int, low: float, high: float, rng: np.random.Generator = rng) -> np.ndarray:
+            x = np.column_stack([rng.uniform(low, high, n), rng.normal(size=(n, 7)),
+                                 np.zeros(n)])  # log cost, 7 idle fields, fidelity (full)
+            return x
+
+        x = draw(6, -1.5, 0.0)
+        loss = -(2.0 * x[:, 0] + rng.normal(0.0, 0.5, 6))  # minus the accuracy
+        costlier = draw(50, 0.5, 1.5)
+        predicted = _fit_surrogate(x, loss, seed, trend_columns=[0, 8]).predict(costlier)
+        better = np.mean(predicted < loss.min())
+        assert better >= 0.9, f"seed {seed}: {better:.0%} of costlier models predicted better"
+
+
 def test_proposals_respect_the_constraints_and_never_repeat():
     space = parse_space(SPACE)
     sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=0, n_startup_trials=3)
@@ -261,16 +290,16 @@ def test_trials_stopped_early_enter_the_surrogate_at_their_fidelity(monkeypatch)
         trial.set_user_attr(key, value)
     study.tell(trial, state=TrialState.PRUNED)
     fits, predictions = [], []
-    real_fit = sampler_module._fit_gp
+    real_fit = sampler_module._fit_surrogate
 
-    def spy_fit(x, y, seed):
-        model = real_fit(x, y, seed)
+    def spy_fit(x, y, seed, trend_columns):
+        model = real_fit(x, y, seed, trend_columns)
         fits.append((x, y))
         real_predict = model.predict
         model.predict = lambda x_new, **kw: (predictions.append(x_new), real_predict(x_new, **kw))[1]
         return model
 
-    monkeypatch.setattr(sampler_module, "_fit_gp", spy_fit)
+    monkeypatch.setattr(sampler_module, "_fit_surrogate", spy_fit)
     assert sampler.propose(study.get_trials(deepcopy=False)) is not None
     (x, y), = fits
     assert len(y) == 5  # four full-budget results and the stopped one
