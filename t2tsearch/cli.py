@@ -476,8 +476,8 @@ def run(
     goal: Annotated[str | None, typer.Option(help="compare_groups or front (default auto: compare_groups when the space has groups).")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster to attach to (ray://... or host:port).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray Tune's own tables and logs.")] = False,
-    evaluator: Annotated[str, typer.Option(help="What answers a trial: 'train' (proxy training) or "
-                                                "'table:FILE' (a tabular benchmark's results).")] = "train",
+    evaluator: Annotated[str | None, typer.Option(help="What answers a trial: 'train' (proxy training, the default) or "
+                                                "'table:FILE' (a tabular benchmark's results); on --resume, the run's own.")] = None,
 ) -> None:
     """Search a space: Optuna proposes, Ray Tune trains, the run directory records everything."""
     from t2tsearch.search import SearchOptions, run_search

@@ -133,6 +133,12 @@ class RunDir:
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write(self.run_json, json.dumps(meta, indent=2, default=str))
 
+    def evaluator(self) -> str:
+        """What answered the run's trials: its last session's evaluator ('train' or 'table:FILE';
+        'train' for a run whose sessions do not record one)."""
+        sessions = self.read_meta().get("sessions") or [{}]
+        return str(sessions[-1].get("evaluator") or "train")
+
     def table_evaluator(self) -> str | None:
         """'table:FILE' when a session of the run was answered from a tabular benchmark instead
         of training (run.json records each session's evaluator); None for a trained run."""

@@ -85,8 +85,9 @@ class SearchOptions:
     goal: str | None = None
     address: str | None = None
     verbose: bool = False
-    # "train" or "table:FILE" (t2tsearch.evaluator): what answers each trial.
-    evaluator: str = "train"
+    # "train" or "table:FILE" (t2tsearch.evaluator): what answers each trial. None: "train" for
+    # a new run, the run's own on resume.
+    evaluator: str | None = None
     command: list[str] = field(default_factory=lambda: list(sys.argv))
     echo: Callable[[str], None] = print
 
@@ -696,14 +697,24 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
         if changed:
             raise UserError(f"--resume {run.path}: --{changed[0]} cannot change on resume; the run "
                             f"goes on with the sampler, seed and scheduler it started with")
+    from t2tsearch.evaluator import evaluator_from_spec
+
+    asked = evaluator_from_spec(options.evaluator).spec if options.evaluator else None
+    if run is not None:
+        # What answered the run's trials answers the rest: a run half answered by a table and
+        # half trained would compare numbers of two kinds.
+        recorded = run.evaluator()
+        if asked is not None and asked != recorded:
+            raise UserError(f"--resume {run.path}: --evaluator cannot change on resume; the run "
+                            f"goes on with the evaluator it started with ({recorded})")
+        asked = recorded
+    options = replace(options, evaluator=asked or "train")
     space = apply_overrides(space, overrides, source)
     if run is not None and overrides:
         run.write_space(space)  # e.g. --trials 40: the next resume sees it
     # A missing or malformed dataset or table is the run's fault, not a trial's: say so first.
     from t2tsearch.data import load_data
-    from t2tsearch.evaluator import evaluator_from_spec
 
-    options = replace(options, evaluator=evaluator_from_spec(options.evaluator).spec)
     train = space.train
     load_data(train.dataset, train.img_size, train.data_dir, split_seed=train.data_seed,
               train_limit=10, val_limit=10)

@@ -11,6 +11,20 @@ import pytest
 
 from t2tsearch.arch import ArchConfig, BackboneConfig, T2TConfig
 
+# The suite runs on 2 pytest-xdist workers, a module to a worker (pyproject: `-n 2 --dist
+# loadfile --no-loadscope-reorder`), handed out in collection order: the longest modules go first,
+# so that neither worker is left with one of them at the end while the other waits idle.
+LONGEST_FIRST = ("test_smoke.py", "test_search_resume.py", "test_rundir.py", "test_search.py",
+                 "test_bench_search.py", "test_confirm.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module and among the rest is kept
+
 
 def tiny_arch(**changes) -> ArchConfig:
     """A T2T-ViT small enough to build, count and train in a test (28 px, 1 channel, 10 classes)."""

@@ -191,7 +191,7 @@ def test_cli_run_bad_input_is_one_line(tmp_path, capsys):
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, how):
     # Trials long enough (several seconds, on a loaded 2-core CI too) that the signal lands
     # while one is training. Three: one done, one cut off, one never started.
-    train = {**TINY_SPACE["train"], "epochs": 3, "train_subset": 4000}
+    train = {**TINY_SPACE["train"], "epochs": 3, "train_subset": 2000}
     space = write_space(tmp_path, name="resumable", train=train,
                         search={"trials": 3, "concurrency": 1, "scheduler": "none", "seed": 5})
     run_path = tmp_path / "runs" / "r"

@@ -89,6 +89,33 @@ def test_a_resumed_run_proposes_architectures_it_has_not_trained(tmp_path, monke
     capsys.readouterr()
 
 
+def test_a_run_answered_by_a_table_is_answered_by_it_on_resume(tmp_path, monkeypatch, capsys):
+    # The resumed session is given no --evaluator: its trials must still come from the table
+    # (every accuracy one of the table's rows for that architecture), not from training, and
+    # another evaluator on resume is refused in one line.
+    from t2tsearch.evaluator import TableEvaluator
+
+    interrupt_after(monkeypatch, 2)
+    assert main(tabular_run(tmp_path, "--sampler", "random", "--seed", "5", "--trials", "5")) == 130
+    monkeypatch.undo()
+    run_path = tmp_path / "r"
+    assert main(["run", "--resume", str(run_path)]) == 0
+    table = load_trials(run_path)
+    done = table[table["status"] == "complete"]
+    assert len(done) == 5
+    rows = TableEvaluator(TABLE.removeprefix("table:"))
+    for _, row in done.iterrows():
+        held = {round(rows.lookup(row["config_id"], seed)["accuracy"][-1], 6)
+                for seed in rows.seeds[row["config_id"]]}
+        assert round(row["accuracy"], 6) in held, row[["trial", "config_id", "accuracy"]]
+    sessions = RunDir.open(run_path).read_meta()["sessions"]
+    assert [s["evaluator"] for s in sessions] == [TABLE, TABLE]
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run_path), "--trials", "6", "--evaluator", "train"]) == 2
+    err = capsys.readouterr().err
+    assert "--evaluator cannot change on resume" in err and err.count("\n") == 1
+
+
 # ---- 2. exit status and counts that mean one thing ----------------------------------------------
 def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, capsys):
     from t2tsearch.report import partial_reason
