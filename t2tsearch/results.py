@@ -133,11 +133,13 @@ class RunDir:
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write(self.run_json, json.dumps(meta, indent=2, default=str))
 
-    def evaluator(self) -> str:
-        """What answered the run's trials: its last session's evaluator ('train' or 'table:FILE';
-        'train' for a run whose sessions do not record one)."""
-        sessions = self.read_meta().get("sessions") or [{}]
-        return str(sessions[-1].get("evaluator") or "train")
+    def evaluator(self) -> str | None:
+        """What answered the run's trials: 'table:FILE' when a session was answered by a table
+        (as `table_evaluator`), else 'train'; None before its first session (nothing answered
+        yet)."""
+        if not self.read_meta().get("sessions"):
+            return None
+        return self.table_evaluator() or "train"
 
     def table_evaluator(self) -> str | None:
         """'table:FILE' when a session of the run was answered from a tabular benchmark instead

@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -675,6 +676,33 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
             lock.release()
 
 
+def resume_evaluator(run: RunDir, asked: str | None) -> str | None:
+    """The evaluator a resumed session uses: the run's own. What answered the run's trials
+    answers the rest (a run half answered by a table and half trained would compare numbers of
+    two kinds); `asked` (a resolved --evaluator, or None) may name the same table at a new place,
+    when the recorded file is gone or holds the same bytes, and nothing else."""
+    import filecmp
+
+    from t2tsearch.evaluator import evaluator_from_spec
+
+    recorded = run.evaluator()
+    if recorded is None or asked == recorded:
+        return asked
+    if asked is None:
+        if recorded.startswith("table:") and not Path(recorded.removeprefix("table:")).is_file():
+            raise UserError(f"--resume {run.path}: the run's table {recorded.removeprefix('table:')}"
+                            f" is gone; give its new place with --evaluator table:FILE")
+        return evaluator_from_spec(recorded).spec  # loads the table now, before any trial
+    moved_table = recorded.startswith("table:") and asked.startswith("table:") and (
+        not Path(recorded.removeprefix("table:")).is_file()
+        or filecmp.cmp(recorded.removeprefix("table:"), asked.removeprefix("table:"),
+                       shallow=False))
+    if moved_table:
+        return asked
+    raise UserError(f"--resume {run.path}: --evaluator cannot change on resume; the run goes on "
+                    f"with the evaluator it started with ({recorded})")
+
+
 def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str | None,
                 resume: str | os.PathLike[str] | None, options: SearchOptions,
                 locks: list[DriverLock]) -> RunSummary:
@@ -701,13 +729,7 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
 
     asked = evaluator_from_spec(options.evaluator).spec if options.evaluator else None
     if run is not None:
-        # What answered the run's trials answers the rest: a run half answered by a table and
-        # half trained would compare numbers of two kinds.
-        recorded = run.evaluator()
-        if asked is not None and asked != recorded:
-            raise UserError(f"--resume {run.path}: --evaluator cannot change on resume; the run "
-                            f"goes on with the evaluator it started with ({recorded})")
-        asked = recorded
+        asked = resume_evaluator(run, asked)
     options = replace(options, evaluator=asked or "train")
     space = apply_overrides(space, overrides, source)
     if run is not None and overrides:

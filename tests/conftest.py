@@ -11,9 +11,10 @@ import pytest
 
 from t2tsearch.arch import ArchConfig, BackboneConfig, T2TConfig
 
-# The suite runs on 2 pytest-xdist workers, a module to a worker (pyproject: `-n 2 --dist
-# loadfile --no-loadscope-reorder`), handed out in collection order: the longest modules go first,
-# so that neither worker is left with one of them at the end while the other waits idle.
+# The suite runs on 2 pytest-xdist workers that take whole modules (pyproject: `-n 2 --dist
+# loadfile --no-loadscope-reorder`) in collection order, a worker asking for more when it is near
+# the end of what it holds: the longest modules go first, so that neither worker starts one of
+# them at the end while the other waits idle (a rough balance, not an exact one).
 LONGEST_FIRST = ("test_smoke.py", "test_search_resume.py", "test_rundir.py", "test_search.py",
                  "test_bench_search.py", "test_confirm.py")
 

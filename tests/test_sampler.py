@@ -182,6 +182,27 @@ def test_zero_is_below_a_tenth_and_apart_from_one():
     assert depth[0] < depth[1] < depth[2] < depth[3]
 
 
+def test_the_trend_reads_the_log_costs_and_the_fidelity_and_nothing_else():
+    rng = np.random.default_rng(0)
+    pool = [_Row(depth=int(rng.integers(1, 9)), mixer=str(rng.choice(["conv", "performer"])),
+                 log_macs=float(rng.uniform(12, 16)), log_params=float(rng.uniform(9, 13)),
+                 mlp_ratio=float(rng.choice([1.0, 2.0, 4.0])))
+            for _ in range(20)]
+    encoder = _FeatureEncoder(pool)
+    fidelity = rng.uniform(0.2, 1.0, len(pool))
+    encoded = encoder.encode(pool, fidelity=fidelity)
+    read = encoded[:, encoder.trend_columns()]
+    for column, key in enumerate(("log_macs", "log_params")):  # standardised, in this order
+        raw = np.array([row.fields[key] for row in pool])
+        assert np.allclose(read[:, column], (raw - raw.mean()) / raw.std())
+    assert np.allclose(read[:, -1], np.log2(fidelity))
+    assert read.shape[1] == 3
+    # Costs the same for every pool member carry nothing: the trend reads the fidelity alone.
+    flat = [_Row(**{**row.fields, "log_macs": 14.0, "log_params": 11.0}) for row in pool]
+    flat_encoder = _FeatureEncoder(flat)
+    assert flat_encoder.trend_columns() == [flat_encoder.encode(flat).shape[1] - 1]
+
+
 # ---- proposals ---------------------------------------------------------------------------------
 def test_the_surrogate_learns_which_field_matters_from_ten_results():
     # Known truth: the result depends on one two-valued field (a mixer, say) and not on seven

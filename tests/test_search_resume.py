@@ -111,9 +111,44 @@ def test_a_run_answered_by_a_table_is_answered_by_it_on_resume(tmp_path, monkeyp
     sessions = RunDir.open(run_path).read_meta()["sessions"]
     assert [s["evaluator"] for s in sessions] == [TABLE, TABLE]
     capsys.readouterr()
+    files = {name: (run_path / name).read_bytes() for name in ("space.yaml", "run.json")}
     assert main(["run", "--resume", str(run_path), "--trials", "6", "--evaluator", "train"]) == 2
     err = capsys.readouterr().err
     assert "--evaluator cannot change on resume" in err and err.count("\n") == 1
+    # Refused before anything is written: not the new budget, not a session.
+    assert all((run_path / name).read_bytes() == data for name, data in files.items())
+
+
+def test_a_resumed_run_may_find_its_table_at_a_new_place_and_nothing_else(tmp_path):
+    # Ray-free: which evaluator a resumed session gets, from what run.json records.
+    import shutil
+
+    from t2tsearch.errors import UserError
+    from t2tsearch.search import resume_evaluator
+
+    table = tmp_path / "a" / "table.json.gz"
+    table.parent.mkdir()
+    shutil.copy(TABLE.removeprefix("table:"), table)
+    run = RunDir.create(tmp_path, "r")
+    run.write_meta({"sessions": []})
+    assert resume_evaluator(run, None) is None  # no session yet: nothing to keep to
+    run.write_meta({"sessions": [{"evaluator": f"table:{table}"}, {"evaluator": "train"}]})
+    # A run trained on resume by an older version: the table its first trials came from wins.
+    assert resume_evaluator(run, None) == f"table:{table}"
+    with pytest.raises(UserError, match="cannot change on resume"):
+        resume_evaluator(run, "train")
+    other = tmp_path / "other.json.gz"
+    shutil.copy(TABULAR / "t2t_mnist5k_32px_v2.json.gz", other)
+    with pytest.raises(UserError, match="cannot change on resume"):
+        resume_evaluator(run, f"table:{other}")  # another table, while the run's is there
+    moved = tmp_path / "b" / "table.json.gz"
+    moved.parent.mkdir()
+    shutil.copy(table, moved)
+    assert resume_evaluator(run, f"table:{moved}") == f"table:{moved}"  # the same bytes
+    table.unlink()
+    with pytest.raises(UserError, match="is gone; give its new place with --evaluator"):
+        resume_evaluator(run, None)
+    assert resume_evaluator(run, f"table:{moved}") == f"table:{moved}"
 
 
 # ---- 2. exit status and counts that mean one thing ----------------------------------------------
