@@ -5,8 +5,8 @@ the MACs of an architecture from trials, although `count_cost` gives them exactl
 before anything trains. `CostAwareSampler` uses that: for each proposal it draws a pool of
 architectures from the space, counts their costs, drops the infeasible and over-budget ones, and
 proposes the one with the largest **expected hypervolume improvement** (EHVI) over the front
-found so far, where the expectation is over a Gaussian-process surrogate of accuracy alone and
-the cost coordinates are exact. Trials still training count with their predicted accuracy (the
+found so far, where the expectation is over a surrogate of accuracy alone (a linear trend in the
+log costs plus a Gaussian process on what it leaves) and the cost coordinates are exact. Trials still training count with their predicted accuracy (the
 "Kriging believer"), so concurrent proposals spread out instead of piling onto one spot.
 
 Before the surrogate has data (the start-up trials) it spreads the proposals over the cost
@@ -80,7 +80,8 @@ class _Observed:
 
 class CostAwareSampler(optuna.samplers.BaseSampler):
     """Optuna sampler: each trial is the pool candidate with the largest expected hypervolume
-    improvement; costs exact, accuracy from a Gaussian process over the architecture's fields.
+    improvement; costs exact, accuracy from a trend in the log costs plus a Gaussian process
+    over the architecture's fields.
 
     `cost_of` counts (and caches) a config's cost; `rejection` says why a config may not be
     trained (infeasible, over a limit) or None. Both are the search's own checks, so the sampler
