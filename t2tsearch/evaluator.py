@@ -21,8 +21,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from t2tsearch.arch import ArchConfig, recorded_id
+from t2tsearch.budget import TrainBudget
 from t2tsearch.errors import UserError
-from t2tsearch.train import EpochCallback, EpochMetrics, TrainBudget, TrainResult
+from t2tsearch.outcome import EpochCallback, EpochMetrics, TrainResult
 
 
 def trial_seed(run_seed: int, trial_number: int) -> int:

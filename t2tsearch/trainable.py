@@ -16,13 +16,18 @@ def proxy_trainable(config: dict[str, Any]) -> None:
 
     Knows nothing of the search: it reads an architecture and a budget and reports metrics.
     """
-    import torch
     from ray import tune
 
+    from t2tsearch.budget import TrainBudget
     from t2tsearch.evaluator import evaluator_from_spec
-    from t2tsearch.train import TrainBudget
 
-    torch.set_num_threads(max(1, int(config.get("cpus", 1))))
+    spec = config.get("evaluator", "train")
+    if spec == "train":
+        # Only training needs torch: a trial answered by a table skips its import (about 2 s of
+        # each Tune session's trial actor).
+        import torch
+
+        torch.set_num_threads(max(1, int(config.get("cpus", 1))))
     cfg = ArchConfig.from_json(config["arch"])
     budget = TrainBudget.model_validate(config["budget"])
     fixed = {"macs": config["macs"], "params": config["params"], "max_epochs": budget.epochs}
@@ -38,7 +43,7 @@ def proxy_trainable(config: dict[str, Any]) -> None:
 
     # "train" by default: proxy training; "table:FILE" answers from a tabular benchmark.
     # The trial seed picks a table's seed of this architecture; training ignores it.
-    evaluator = evaluator_from_spec(config.get("evaluator", "train"))
+    evaluator = evaluator_from_spec(spec)
     result = evaluator.evaluate(cfg, budget, on_epoch, trial_seed=config.get("trial_seed"))
     final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
     if result.epochs:

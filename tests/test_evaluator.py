@@ -216,3 +216,31 @@ def test_a_search_answered_by_the_table_takes_seconds(tmp_path, ray_session):
     assert not missing.empty and set(missing["status"]) == {"invalid"}
     assert missing["reason"].str.contains("not in the table").all()
     assert summary.run.read_meta()["sessions"][0]["evaluator"] == f"table:{table_path.resolve()}"
+
+
+def test_a_trial_answered_by_the_table_never_imports_torch():
+    # Each Tune session starts a trial actor; importing torch there costs about 2 s, which a
+    # table's lookup does not need. A fresh interpreter runs the trainable's imports and one
+    # lookup, as the actor does, and lists what it loaded.
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    table = root / "benchmarks" / "tabular" / "t2t_mnist5k_32px_v2.json.gz"
+    code = f"""
+import json, sys
+import t2tsearch.trainable
+from t2tsearch.budget import TrainBudget
+from t2tsearch.evaluator import evaluator_from_spec
+from t2tsearch.arch import ArchConfig
+evaluator = evaluator_from_spec("table:{table}")
+config_id = next(iter(evaluator.seeds))
+row = evaluator.lookup(config_id, evaluator.seeds[config_id][0])
+cfg = ArchConfig.from_json(row["arch"]) if isinstance(row["arch"], str) else ArchConfig(**row["arch"])
+result = evaluator.evaluate(cfg, TrainBudget(epochs=3), None, trial_seed=1)
+print(json.dumps([result.status, "torch" in sys.modules]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, torch_loaded = json.loads(done.stdout.splitlines()[-1])
+    assert status == "complete" and not torch_loaded
