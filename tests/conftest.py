@@ -58,28 +58,13 @@ def ray_session():
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, ray_session, worker_id) -> Path:
+def tiny_run(tmp_path_factory, ray_session) -> Path:
     """One 4-trial run of the tiny groups space, trained for real on Ray (1 epoch, 300 images),
     shared by the report, export, browser and confirm tests. Read it in place; a test that
-    writes into the run directory (a report, a confirmation) works on `copy_run` of it.
-
-    Under xdist the first worker to need it builds it in the workers' common temp folder, under
-    a file lock, and the others read that one (each building its own cost ~15 s of both cores)."""
-    from filelock import FileLock
-
+    writes into the run directory (a report, a confirmation) works on `copy_run` of it."""
     from tests.report_data import make_tiny_run
 
-    if worker_id == "master":  # no xdist (-n 0)
-        return make_tiny_run(tmp_path_factory.mktemp("tiny_run"))
-    shared = tmp_path_factory.getbasetemp().parent / "tiny_run"
-    with FileLock(f"{shared}.lock"):
-        built = shared / "built"  # written last: a worker that died half-way left no marker
-        if not built.is_file():
-            shutil.rmtree(shared, ignore_errors=True)
-            shared.mkdir()
-            run = make_tiny_run(shared)
-            built.write_text(str(run))
-        return Path(built.read_text())
+    return make_tiny_run(tmp_path_factory.mktemp("tiny_run"))
 
 
 def copy_run(run: Path, folder: Path, name: str = "copy") -> Path:
