@@ -688,17 +688,16 @@ def resume_evaluator(run: RunDir, asked: str | None) -> str | None:
     recorded = run.evaluator()
     if recorded is None or asked == recorded:
         return asked
+    table = Path(recorded.removeprefix("table:")) if recorded.startswith("table:") else None
     if asked is None:
-        if recorded.startswith("table:") and not Path(recorded.removeprefix("table:")).is_file():
-            raise UserError(f"--resume {run.path}: the run's table {recorded.removeprefix('table:')}"
-                            f" is gone; give its new place with --evaluator table:FILE")
+        if table is not None and not table.is_file():
+            raise UserError(f"--resume {run.path}: the run's table {table} is gone; give its new "
+                            f"place with --evaluator table:FILE")
         return evaluator_from_spec(recorded).spec  # loads the table now, before any trial
-    moved_table = recorded.startswith("table:") and asked.startswith("table:") and (
-        not Path(recorded.removeprefix("table:")).is_file()
-        or filecmp.cmp(recorded.removeprefix("table:"), asked.removeprefix("table:"),
-                       shallow=False))
-    if moved_table:
-        return asked
+    if table is not None and asked.startswith("table:") and (
+            not table.is_file() or filecmp.cmp(table, asked.removeprefix("table:"),
+                                               shallow=False)):
+        return asked  # the same table at a new place
     raise UserError(f"--resume {run.path}: --evaluator cannot change on resume; the run goes on "
                     f"with the evaluator it started with ({recorded})")
 

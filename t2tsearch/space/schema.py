@@ -34,7 +34,24 @@ Scalar = bool | int | float | str
 MAX_CHOICES = 1000  # per choice list; Optuna compares a trial's choices with each suggestion
 
 
-class IntRange(_Strict):
+class _Range(_Strict):
+    """What an integer and a real range share: low <= high, and a log scale only where it means
+    something (the subclass says where not, in `_log_problem`)."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.low > self.high:
+            raise PydanticCustomError("range", "low {low} > high {high}",
+                                      {"low": self.low, "high": self.high})
+        if self.log and (problem := self._log_problem()) is not None:
+            raise PydanticCustomError("range", problem, {})
+        return self
+
+    def _log_problem(self) -> str | None:
+        raise NotImplementedError
+
+
+class IntRange(_Range):
     """Integers low..high (both included) every `step`, optionally sampled on a log scale."""
 
     low: int
@@ -42,14 +59,8 @@ class IntRange(_Strict):
     step: int = Field(default=1, ge=1)
     log: bool = False
 
-    @model_validator(mode="after")
-    def _ordered(self) -> IntRange:
-        if self.low > self.high:
-            raise PydanticCustomError("range", "low {low} > high {high}",
-                                      {"low": self.low, "high": self.high})
-        if self.log and (self.step != 1 or self.low < 1):
-            raise PydanticCustomError("range", "log needs low >= 1 and step 1", {})
-        return self
+    def _log_problem(self) -> str | None:
+        return "log needs low >= 1 and step 1" if self.step != 1 or self.low < 1 else None
 
     @property
     def count(self) -> int:
@@ -60,7 +71,7 @@ class IntRange(_Strict):
         return range(self.low, self.high + 1, self.step)  # lazy: never a list of `count` ints
 
 
-class FloatRange(_Strict):
+class FloatRange(_Range):
     """Reals in [low, high], optionally on a log scale or on a grid of `step`."""
 
     low: FiniteFloat
@@ -68,14 +79,8 @@ class FloatRange(_Strict):
     step: FiniteFloat | None = Field(default=None, gt=0)
     log: bool = False
 
-    @model_validator(mode="after")
-    def _ordered(self) -> FloatRange:
-        if self.low > self.high:
-            raise PydanticCustomError("range", "low {low} > high {high}",
-                                      {"low": self.low, "high": self.high})
-        if self.log and (self.step is not None or self.low <= 0):
-            raise PydanticCustomError("range", "log needs low > 0 and no step", {})
-        return self
+    def _log_problem(self) -> str | None:
+        return "log needs low > 0 and no step" if self.step is not None or self.low <= 0 else None
 
     @property
     def count(self) -> int | None:
