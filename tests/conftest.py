@@ -23,8 +23,10 @@ from t2tsearch.arch import ArchConfig, BackboneConfig, T2TConfig
 # loadfile --no-loadscope-reorder`) in collection order, a worker asking for more when it is near
 # the end of what it holds: the longest modules go first, so that neither worker starts one of
 # them at the end while the other waits idle (a rough balance, not an exact one).
-LONGEST_FIRST = ("test_smoke.py", "test_search_resume.py", "test_rundir.py", "test_search.py",
-                 "test_bench_search.py", "test_confirm.py")
+# test_cluster.py goes first on the other worker: it shuts the worker's Ray down to attach to a
+# cluster of its own, and there is then no Ray yet to start again.
+LONGEST_FIRST = ("test_smoke.py", "test_cluster.py", "test_search_resume.py", "test_rundir.py",
+                 "test_search.py", "test_bench_search.py", "test_confirm.py")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -63,6 +65,18 @@ def ray_session():
     start_ray(None, verbose=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def ray_address(ray_session) -> str:
+    """The address of this worker's Ray, for a test's CLI process to attach to (`--address`)
+    instead of starting a Ray of its own (seconds of CPU on 2 cores)."""
+    import ray
+
+    from t2tsearch.search import start_ray
+
+    start_ray(None, verbose=False)  # again, where a module shut it down
+    return ray.get_runtime_context().gcs_address
 
 
 @pytest.fixture(scope="session")

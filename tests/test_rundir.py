@@ -240,14 +240,15 @@ def finished_trials(run_path: Path) -> dict[int, tuple[str, str]]:
 
 @pytest.mark.parametrize("fault", ["full-disk", "read-only"])
 def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_trial(
-        tmp_path, capsys, ray_session, fault):
+        tmp_path, capsys, ray_address, fault):
     disk = tmp_path / "disk"
     disk.mkdir()
     mount_or_skip("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk))
     run_path = disk / "runs" / "r"
     filler = disk / "filler"
     command = [*CLI, "run", str(TABULAR / "space.yaml"), "--out", str(disk / "runs"), "--name",
-               "r", "--trials", "6", "--sampler", "random", "--evaluator", TABLE]
+               "r", "--trials", "6", "--sampler", "random", "--evaluator", TABLE,
+               "--address", ray_address]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=ENV)
     bound = False
@@ -284,7 +285,7 @@ def test_a_run_directory_that_stops_taking_writes_stops_the_run_and_loses_no_tri
         filler.unlink(missing_ok=True)
     try:
         # Writable again: the run resumes and ends at its budget, with those trials kept. The
-        # faulted run was a process of its own; the resume may run here, on the session's Ray.
+        # faulted run was a process of its own on the session's Ray; the resume runs here.
         capsys.readouterr()
         code = main(["run", "--resume", str(run_path)])
         # 0, or 64 + N where the trials cut off by the fault count as failed
