@@ -435,12 +435,12 @@ def test_tabular_benchmark_every_group_gets_its_quota(tmp_path, sampler):
     # The tabular space's five groups (performer, transformer, convolution, se, ghost), its
     # pareto_asha early stopping, answered from the table through the real Ray path.
     space = load_space(TABULAR / "space.yaml")
-    options = SearchOptions(trials=30, sampler=sampler, seed=1, echo=lambda line: None,
+    options = SearchOptions(trials=20, sampler=sampler, seed=1, echo=lambda line: None,
                             command=["test"],
                             evaluator=f"table:{TABULAR / 't2t_mnist5k_32px_v1.json.gz'}")
     summary = run_search(TABULAR / "space.yaml", out=str(tmp_path), name=sampler,
                          options=options)
-    assert space.effective_goal == "compare_groups" and summary.quota == 3  # ceil(30 / 10)
+    assert space.effective_goal == "compare_groups" and summary.quota == 2  # ceil(20 / 10)
     # Counted here from the architectures themselves, not from the run's own group column.
     done = summary.table[summary.table["status"] == "complete"].drop_duplicates("config_id")
     archs = [ArchConfig.from_json(text) for text in done["arch"]]
@@ -449,10 +449,10 @@ def test_tabular_benchmark_every_group_gets_its_quota(tmp_path, sampler):
               "convolution": sum(a.t2t.mixer == "convolution" for a in archs),
               "se": sum(a.backbone.block == "se" for a in archs),
               "ghost": sum(a.backbone.block == "ghost" for a in archs)}
-    assert min(counts.values()) >= 3, counts
+    assert min(counts.values()) >= 2, counts
     assert summary.group_counts == counts
     consumed = summary.table["status"].isin(["complete", "stopped_early", "diverged", "failed"])
-    assert consumed.sum() == 30
+    assert consumed.sum() == 20
 
 
 def test_a_group_that_learns_slower_gets_its_quota_under_early_stopping(tmp_path):
