@@ -236,7 +236,7 @@ from t2tsearch.arch import ArchConfig
 evaluator = evaluator_from_spec("table:{table}")
 config_id = next(iter(evaluator.seeds))
 row = evaluator.lookup(config_id, evaluator.seeds[config_id][0])
-cfg = ArchConfig.from_json(row["arch"]) if isinstance(row["arch"], str) else ArchConfig(**row["arch"])
+cfg = ArchConfig.model_validate(row["arch"])
 result = evaluator.evaluate(cfg, TrainBudget(epochs=3), None, trial_seed=1)
 print(json.dumps([result.status, "torch" in sys.modules]))
 """

@@ -236,9 +236,8 @@ def test_the_surrogate_extrapolates_a_rise_with_cost_from_six_results():
         rng = np.random.default_rng(seed)
 
         def draw(n: int, low: float, high: float, rng: np.random.Generator = rng) -> np.ndarray:
-            x = np.column_stack([rng.uniform(low, high, n), rng.normal(size=(n, 7)),
-                                 np.zeros(n)])  # log cost, 7 idle fields, fidelity (full)
-            return x
+            return np.column_stack([rng.uniform(low, high, n), rng.normal(size=(n, 7)),
+                                    np.zeros(n)])  # log cost, 7 idle fields, fidelity (full)
 
         x = draw(6, -1.5, 0.0)
         loss = -(2.0 * x[:, 0] + rng.normal(0.0, 0.5, 6))  # minus the accuracy
