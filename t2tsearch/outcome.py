@@ -34,6 +34,8 @@ class TrainResult:
     latency_ms_b1: float | None = None
     latency_ms_batch: float | None = None
     throughput: float | None = None  # images/s at the training batch size, inference
+    device: str = ""  # what trained it: "cpu", "cuda:0"; "" for a table's answer
+    device_name: str = ""  # the GPU's name ("NVIDIA H200"); "" on the CPU
 
     @property
     def epochs_completed(self) -> int:

@@ -25,6 +25,7 @@ from t2tsearch.arch import ArchConfig
 # import TrainBudget` and budgets pickled under that name keep working.
 from t2tsearch.budget import TrainBudget as TrainBudget
 from t2tsearch.data import ProxyData, TensorImages, load_data
+from t2tsearch.device import resolve_device
 from t2tsearch.errors import InfeasibleArchError
 
 # What a training reports lives in outcome.py (no torch, so that a trial answered by a table never
@@ -40,31 +41,56 @@ FINAL_LR_FRACTION = 0.01
 # How often (in steps) the running loss is checked for NaN/inf. Checking reads the loss back
 # from the device, which on CUDA is a synchronisation: not every step.
 DIVERGENCE_CHECK_EVERY = 20
+# How each allocation failure reads: torch raises OutOfMemoryError for the caching allocator's
+# own, but a failure inside a CUDA library or the CPU allocator is a plain RuntimeError.
+OUT_OF_MEMORY_MESSAGES = ("CUDA out of memory", "CUDA error: out of memory",
+                          "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED",
+                          "can't allocate memory")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is an allocation failure (the architecture's size), not a bug."""
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and any(text in str(err)
+                                                 for text in OUT_OF_MEMORY_MESSAGES)
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether `device` runs bf16 in hardware: Ampere and later. Older GPUs (T4, V100) emulate it
+    slowly or refuse, and on the CPU bf16 autocast measured slower (budget.py)."""
+    if device.type != "cuda":
+        return False
+    with torch.cuda.device(device):
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name for the record ("NVIDIA H200"); "" on the CPU."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else ""
 
 
 def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
-                on_epoch: EpochCallback | None = None) -> TrainResult:
+                on_epoch: EpochCallback | None = None,
+                loader_workers: int | None = None) -> TrainResult:
     """Train `cfg` on `data` for `budget`; per-epoch metrics go to `on_epoch` (True = stop).
 
     `data` None loads budget.dataset at budget.img_size (a missing dataset raises DataError:
     that is the run's fault, not this architecture's). The architecture must match the data in
     channels, classes and image size. Never raises for divergence, out-of-memory or an
-    infeasible architecture: those come back as the result's status and reason.
+    infeasible architecture: those come back as the result's status and reason, with the
+    device it trained on. `loader_workers`: processes reading a folder dataset (a trial's
+    cpus_per_trial; None: load_data's default).
+
+    Whatever happens, the model, optimizer and scheduler are released before it returns, and
+    on CUDA the cache is emptied.
     """
-    from timm.data import Mixup
-    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
-    from timm.optim import create_optimizer_v2
-    from timm.scheduler import CosineLRScheduler
-
-    from t2tsearch.cost import measure_latency
-    from t2tsearch.device import resolve_device
-    from t2tsearch.models.vit import build_model
-
     started = time.perf_counter()
     if data is None:
         data = load_data(budget.dataset, budget.img_size, budget.data_dir,
                          split_seed=budget.data_seed,
-                         train_limit=budget.train_subset, val_limit=budget.val_subset)
+                         train_limit=budget.train_subset, val_limit=budget.val_subset,
+                         num_workers=loader_workers)
     if budget.augment != "auto" and isinstance(data.train, TensorImages):
         data = dataclasses.replace(data, augment=budget.augment)
     problems = cfg.problems()
@@ -75,9 +101,31 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
                             f"({data.name}: {field_name} {wanted})")
     if problems:
         return TrainResult("invalid", "; ".join(problems), seconds=time.perf_counter() - started)
+    device = resolve_device(budget.device)
+    try:
+        result = _train(cfg, data, budget, on_epoch, device)
+    finally:
+        # _train's frame is gone here, and with it every reference to the model, optimizer,
+        # scheduler and activations (an error's traceback too, once handled): their memory goes
+        # back to the device now, so that a worker Ray reuses starts the next trial clean
+        # instead of keeping this one's peak cached.
+        _free_memory(device)
+    return dataclasses.replace(result, seconds=time.perf_counter() - started,
+                               device=str(device), device_name=device_name(device))
+
+
+def _train(cfg: ArchConfig, data: ProxyData, budget: TrainBudget, on_epoch: EpochCallback | None,
+           device: torch.device) -> TrainResult:
+    """train_proxy's work, in a frame of its own so that all it built dies when it returns."""
+    from timm.data import Mixup
+    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import CosineLRScheduler
+
+    from t2tsearch.cost import measure_latency
+    from t2tsearch.models.vit import build_model
 
     # ---- setup: seeds, device, model, optimizer, schedule, loss ---------------------------
-    device = resolve_device(budget.device)
     on_cuda = device.type == "cuda"
     torch.manual_seed(budget.seed)
     np.random.seed(budget.seed)  # timm's Mixup draws from numpy
@@ -88,7 +136,7 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    use_bf16 = budget.precision == "bf16" or (budget.precision == "auto" and on_cuda)
+    use_bf16 = budget.precision == "bf16" or (budget.precision == "auto" and bf16_native(device))
 
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
@@ -108,12 +156,12 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
     history: list[EpochMetrics] = []
     status: TrainStatus = "complete"
     reason = ""
-    model = optimizer = train_model = None
+    model = None
     try:
         try:
             model = build_model(cfg)
         except (InfeasibleArchError, ValueError) as err:
-            return TrainResult("invalid", str(err), seconds=time.perf_counter() - started)
+            return TrainResult("invalid", str(err))
         model = model.to(device, memory_format=memory_format)
         optimizer = create_optimizer_v2(model, "adamw", lr=budget.lr,
                                         weight_decay=budget.weight_decay)
@@ -172,28 +220,24 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
             if on_epoch is not None and on_epoch(metrics):
                 status = "stopped"
                 break
-    except torch.cuda.OutOfMemoryError as err:
-        status, reason = "oom", f"out of memory on {device}: {str(err).splitlines()[0]}"
-    except RuntimeError as err:
-        # The CPU allocator reports exhaustion as a plain RuntimeError.
-        if "can't allocate memory" not in str(err):
+    except RuntimeError as err:  # torch.cuda.OutOfMemoryError is one
+        if not is_out_of_memory(err):
             raise
-        status, reason = "oom", f"out of memory on {device}: {str(err).splitlines()[0]}"
-    if status == "oom":
-        # Outside the except block, so the traceback no longer pins the tensors.
-        model = optimizer = train_model = None
-        _free_memory(on_cuda)
-        return TrainResult("oom", reason, epochs=history, seconds=time.perf_counter() - started)
+        # The traceback, which pins the model and the batch's activations, goes with `err` at
+        # the end of this block; train_proxy frees the memory once this frame is gone too.
+        return TrainResult("oom", f"out of memory on {device}: {str(err).splitlines()[0]}",
+                           epochs=history)
 
     latency = None
     if budget.measure_latency and status in ("complete", "stopped"):
         try:
             latency = measure_latency(model, budget.batch_size, device)
-        except torch.cuda.OutOfMemoryError:
+        except RuntimeError as err:
+            if not is_out_of_memory(err):
+                raise
             reason = f"latency not measured: out of memory at batch {budget.batch_size}"
-            _free_memory(on_cuda)
     return TrainResult(
-        status=status, reason=reason, epochs=history, seconds=time.perf_counter() - started,
+        status=status, reason=reason, epochs=history,
         latency_ms_b1=latency.ms_b1 if latency else None,
         latency_ms_batch=latency.ms_batch if latency else None,
         throughput=latency.throughput if latency else None,
@@ -218,7 +262,9 @@ def _evaluate(model: torch.nn.Module, data: ProxyData, batch_size: int, device: 
     return loss_sum.item() / max(count, 1), correct.item() / max(count, 1)
 
 
-def _free_memory(on_cuda: bool) -> None:
+def _free_memory(device: torch.device) -> None:
+    # Collect first: a reference cycle (a module's hooks, a compiled graph) keeps the tensors
+    # alive past the frame's end, and empty_cache can only return blocks nothing holds.
     gc.collect()
-    if on_cuda:
+    if device.type == "cuda":
         torch.cuda.empty_cache()

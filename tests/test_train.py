@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import pytest
@@ -294,7 +296,138 @@ def test_build_failure_is_invalid(data, monkeypatch):
 
     monkeypatch.setattr(vit, "build_model", refuse)
     result = train_proxy(small_arch(), data, budget())
-    assert result == TrainResult("invalid", "no tokens left", seconds=result.seconds)
+    assert result == TrainResult("invalid", "no tokens left", seconds=result.seconds,
+                                 device="cpu")
+
+
+def watch_what_training_builds(monkeypatch) -> tuple[list[weakref.ref], list[list[bool]]]:
+    """Weak references to the model, optimizer and scheduler the next trainings build, and
+    which of them were still alive each time the trainer freed memory (on CUDA: emptied its
+    cache, which can only return blocks no tensor holds)."""
+    import timm.optim
+    import timm.scheduler
+
+    import t2tsearch.models.vit as vit
+    import t2tsearch.train as train_module
+
+    refs: list[weakref.ref] = []
+
+    def kept(thing):
+        refs.append(weakref.ref(thing))
+        return thing
+
+    build, create = vit.build_model, timm.optim.create_optimizer_v2
+    monkeypatch.setattr(vit, "build_model", lambda cfg: kept(build(cfg)))
+    monkeypatch.setattr(timm.optim, "create_optimizer_v2",
+                        lambda *args, **kwargs: kept(create(*args, **kwargs)))
+
+    class WatchedScheduler(timm.scheduler.CosineLRScheduler):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            kept(self)
+
+    monkeypatch.setattr(timm.scheduler, "CosineLRScheduler", WatchedScheduler)
+    alive_when_freed: list[list[bool]] = []
+    free = train_module._free_memory
+
+    def watching(*args) -> None:
+        gc.collect()
+        alive_when_freed.append([ref() is not None for ref in refs])
+        free(*args)
+
+    monkeypatch.setattr(train_module, "_free_memory", watching)
+    return refs, alive_when_freed
+
+
+def test_model_optimizer_and_scheduler_are_released_after_a_training(data, monkeypatch):
+    # A worker Ray reuses must start its next trial with nothing of this one in memory.
+    refs, alive_when_freed = watch_what_training_builds(monkeypatch)
+    result = train_proxy(small_arch(), data, budget(epochs=1))
+    assert result.status == "complete" and len(refs) == 3
+    assert alive_when_freed == [[False, False, False]]
+    assert all(ref() is None for ref in refs)
+
+
+def test_out_of_memory_releases_everything_before_the_cache_is_emptied(data, monkeypatch):
+    # Before: the scheduler still held the optimizer (and its state) when the cache was emptied.
+    refs, alive_when_freed = watch_what_training_builds(monkeypatch)
+    calls = {"n": 0}
+
+    def out_of_memory_at_the_second_step(module, args):
+        calls["n"] += 1
+        if calls["n"] == 2:  # after one optimizer step: its state exists
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    import t2tsearch.models.vit as vit
+
+    build = vit.build_model
+
+    def failing(cfg):
+        model = build(cfg)
+        model.register_forward_pre_hook(out_of_memory_at_the_second_step)
+        return model
+
+    monkeypatch.setattr(vit, "build_model", failing)
+    result = train_proxy(small_arch(), data, budget(epochs=1))
+    assert result.status == "oom" and len(refs) == 3
+    assert alive_when_freed == [[False, False, False]]
+    assert all(ref() is None for ref in refs)
+
+
+def test_a_training_that_raises_leaves_nothing_behind_once_handled(data, monkeypatch):
+    refs, alive_when_freed = watch_what_training_builds(monkeypatch)
+    from t2tsearch.models.vit import T2TViT
+
+    def broken(self, x):
+        raise ValueError("a bug, not the architecture's size")
+
+    monkeypatch.setattr(T2TViT, "forward", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        train_proxy(small_arch(), data, budget(epochs=1))
+    assert len(alive_when_freed) == 1  # freed on the way out too
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+
+
+@pytest.mark.parametrize("message", [
+    "CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported",
+    "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+    "DefaultCPUAllocator: can't allocate memory: you tried to allocate 8000000000 bytes",
+])
+def test_every_allocation_failure_is_out_of_memory(data, monkeypatch, message):
+    # Before, only torch's OutOfMemoryError and the CPU's message were: the others were bugs.
+    from t2tsearch.models.vit import T2TViT
+
+    def no_memory(self, x):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(T2TViT, "forward", no_memory)
+    result = train_proxy(small_arch(), data, budget())
+    assert result.status == "oom" and message.splitlines()[0] in result.reason
+
+
+def test_each_training_records_its_device(data):
+    result = train_proxy(small_arch(), data, budget(epochs=1))
+    assert (result.device, result.device_name) == ("cpu", "")
+    assert result.to_dict()["device"] == "cpu"
+
+
+@pytest.mark.parametrize("native, expected", [(True, True), (False, False)])
+def test_precision_auto_takes_bf16_only_where_the_gpu_has_it(monkeypatch, native, expected):
+    from contextlib import nullcontext
+
+    from t2tsearch.train import bf16_native
+
+    asked = []
+
+    def supported(including_emulation: bool = True) -> bool:
+        asked.append(including_emulation)
+        return native or including_emulation  # as a T4 answers: emulated, yes
+
+    monkeypatch.setattr(torch.cuda, "device", lambda device: nullcontext())
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", supported)
+    assert bf16_native(torch.device("cuda")) is expected and asked == [False]
+    assert bf16_native(torch.device("cpu")) is False
 
 
 def test_budget_is_the_agreed_interface():
