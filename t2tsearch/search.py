@@ -217,27 +217,38 @@ _TRAIN_STATUS = {"complete": "complete", "diverged": "diverged", "oom": "oom",
                  "invalid": "invalid", "stopped": "stopped_early"}
 
 
+def tune_searcher(searcher: StudySearcher):
+    """Ray Tune's view of `searcher`: a Ray `Searcher` whose calls go to it."""
+    from ray.tune.search import Searcher
+
+    class StudyTuneSearcher(Searcher):
+        def __init__(self, searcher: StudySearcher) -> None:
+            super().__init__()
+            # Not `searcher`: Tune takes a searcher with that attribute for a wrapper of it.
+            self.study_searcher = searcher
+
+        def suggest(self, trial_id: str):
+            return self.study_searcher.guarded(self.study_searcher.suggest, trial_id,
+                                               fallback=Searcher.FINISHED)
+
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            self.study_searcher.guarded(self.study_searcher.on_trial_result, trial_id, result)
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                              error: bool = False) -> None:
+            self.study_searcher.guarded(self.study_searcher.on_trial_complete, trial_id,
+                                        result, error)
+
+    return StudyTuneSearcher(searcher)
+
+
 class StudySearcher:
     """Proposes architectures from the Optuna study; rejects infeasible, over-budget and
     already-seen ones before Ray spends anything on them; tells the study every outcome."""
 
     def __init__(self, space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
                  progress: Progress, evaluator: str = "train") -> None:
-        from ray.tune.search import Searcher
-
-        class _Adapter(Searcher):
-            # Ray calls these; the logic lives in the outer object, which holds no Ray state.
-            def suggest(inner, trial_id: str):  # noqa: N805
-                return self.guarded(self.suggest, trial_id, fallback=Searcher.FINISHED)
-
-            def on_trial_result(inner, trial_id: str, result: dict) -> None:  # noqa: N805
-                self.guarded(self.on_trial_result, trial_id, result)
-
-            def on_trial_complete(inner, trial_id: str, result: dict | None = None,  # noqa: N805
-                                  error: bool = False) -> None:
-                self.guarded(self.on_trial_complete, trial_id, result, error)
-
-        self.ray_searcher = _Adapter()
+        self.ray_searcher = tune_searcher(self)
         self.space = space
         self.study = study
         self.run = run
@@ -263,6 +274,13 @@ class StudySearcher:
             config_id = trial_config_id(trial.user_attrs)
             if config_id and trial.user_attrs.get("status") == "complete":
                 self.done_ids.setdefault(config_id, trial.number)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its search algorithm, callbacks and stopper (all of which reach this
+        # object) when it builds a Tuner, for `Tuner.restore`. A run resumes from its study,
+        # never through Tune's restore, so the pickled copy leaves out the study and its live
+        # trials: Optuna's samplers need not pickle (5.1's NSGA-II holds a thread lock).
+        return {**self.__dict__, "study": None, "live": {}}
 
     def guarded(self, call: Callable[..., Any], *args: Any, fallback: Any = None) -> Any:
         """`call` as Ray calls it; a run directory that stops taking writes is noted (the
