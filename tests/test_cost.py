@@ -91,6 +91,41 @@ def test_attention_matmuls_and_performer_einsums_are_counted(tiny):
         assert count_cost(cfg).macs > linear_macs * 1.01
 
 
+@pytest.mark.parametrize("changes", [
+    {"t2t.mixer": "transformer"},  # the T2T module's one-head attention
+    {"backbone.block": "ghost", "backbone.ghost_ratio": 2},  # its own attention
+    {"backbone.block": "se"},  # timm's Attention
+    {"img_size": 64, "backbone.num_heads": 4, "backbone.embed_dim": 64},
+])
+def test_fused_attention_counts_what_its_matmuls_count(tiny, changes):
+    # fvcore has no rule of its own for scaled_dot_product_attention (it would count 0):
+    # cost.sdpa_macs counts it, so the model as it trains counts what its explicit form does.
+    cfg = tiny.replace(**changes)
+    model = build_model(cfg).eval()
+    example = torch.zeros(1, cfg.in_chans, cfg.img_size, cfg.img_size)
+    with torch.no_grad():
+        fused, fused_uncounted = cost_module._fvcore_macs(model, example)
+        set_fused_attention(model, False)
+        explicit, _ = cost_module._fvcore_macs(model, example)
+    assert fused == explicit == measure_model_cost(cfg).macs
+    assert cost_module.SDPA_OP not in fused_uncounted
+
+
+def test_the_sdpa_rule_counts_both_matmuls():
+    from types import SimpleNamespace
+
+    from fvcore.nn import jit_handles
+
+    shapes = {"q": [2, 3, 5, 8], "k": [2, 3, 7, 8], "v": [2, 3, 7, 4]}
+    values = [SimpleNamespace(name=name) for name in shapes]
+    original = jit_handles.get_shape
+    try:
+        jit_handles.get_shape = lambda value: shapes[value.name]
+        assert cost_module.sdpa_macs(values, []) == 2 * 3 * 5 * 7 * (8 + 4)
+    finally:
+        jit_handles.get_shape = original
+
+
 def test_uncounted_ops_are_listed_not_dropped(tiny):
     cost = measure_model_cost(tiny)
     assert "aten::im2col" in cost.uncounted_ops  # the unfold of each soft split

@@ -70,6 +70,32 @@ def test_fused_and_explicit_attention_agree(tiny):
         assert torch.allclose(fused, model(images), atol=1e-5)
 
 
+def test_token_attention_runs_fused_attention_on_batch_heads_tokens_dim(monkeypatch):
+    # torch's flash and memory-efficient kernels take (batch, heads, tokens, dim) only; on 3-D
+    # inputs it falls back to building the full score matrix.
+    import torch.nn.functional as F
+
+    from t2tsearch.models import t2t
+
+    attention = t2t.TokenAttention(dim=49, out_dim=16).eval()
+    tokens = torch.randn(3, 196, 49)
+    with torch.no_grad():
+        shapes = []
+        fused_sdpa = F.scaled_dot_product_attention
+
+        def recording(q, k, v, **kwargs):
+            shapes.append(tuple(q.shape))
+            return fused_sdpa(q, k, v, **kwargs)
+
+        monkeypatch.setattr(t2t.F, "scaled_dot_product_attention", recording)
+        fused = attention(tokens)
+        attention.fused_attn = False
+        explicit = attention(tokens)
+    assert shapes == [(3, 1, 196, 16)]
+    assert fused.shape == explicit.shape == (3, 196, 16)
+    assert torch.allclose(fused, explicit, atol=1e-5, rtol=1e-4)
+
+
 def test_learned_position_embedding_is_trainable(tiny):
     model = build_model(tiny.replace(pos_embed="learned"))
     assert model.pos_embed.requires_grad

@@ -31,7 +31,10 @@ class TokenAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         if self.fused_attn:
-            out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+            # As (batch, heads=1, tokens, dim): torch's flash and memory-efficient kernels take
+            # only 4-D inputs, and on 3-D ones it builds the full N x N score matrix instead.
+            out = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
+                                                 scale=self.scale).squeeze(1)
         else:
             attn = (q * self.scale) @ k.transpose(-2, -1)
             out = attn.softmax(dim=-1) @ v
