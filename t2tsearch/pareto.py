@@ -2,9 +2,8 @@
 
 Every part of t2tsearch that ranks by non-domination or measures a hypervolume (the sampler,
 the scheduler, the report, the group comparison, `compare`, the search benchmark) does it here,
-so they all optimise and report the same quantity. Optuna's private ranking and hypervolume
-functions are wrapped here and nowhere else; pyproject.toml bounds the Optuna versions they
-are known to exist in (4.0 to 5.x).
+so they all optimise and report the same quantity, with Optuna's ranking and hypervolume
+functions (private: t2tsearch.private_apis wraps them).
 
 The reference point of a run is chosen once, when the run starts, and stored in run.json:
 accuracy at chance level (100 / num_classes percent), each cost at the space's constraint
@@ -22,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from t2tsearch.private_apis import hypervolume_of_losses, non_domination_rank
 
 if TYPE_CHECKING:
     from t2tsearch.arch import ArchConfig
@@ -59,27 +60,6 @@ COST_LIMITS = {"macs": "max_macs", "params": "max_params"}
 def objective_specs(objectives: Sequence[Any]) -> list[ObjectiveSpec]:
     """From the space's objectives ({metric, direction}) to table columns."""
     return [ObjectiveSpec(METRIC_COLUMNS[o.metric], o.direction == "maximize") for o in objectives]
-
-
-# ---- Optuna's private functions, wrapped once ----------------------------------------------
-def non_domination_rank(losses: np.ndarray) -> np.ndarray:
-    """Non-domination rank of each row of `losses` (all minimised); 0 is the Pareto front."""
-    from optuna.study._multi_objective import _fast_non_domination_rank
-
-    return np.asarray(_fast_non_domination_rank(np.asarray(losses, dtype=float)))
-
-
-def hypervolume_of_losses(losses: np.ndarray, reference: np.ndarray) -> float:
-    """Volume dominated by the rows of `losses` (all minimised) inside the box below
-    `reference`; rows not strictly better than the reference in every objective add nothing."""
-    from optuna._hypervolume import compute_hypervolume
-
-    losses = np.asarray(losses, dtype=float).reshape(-1, len(reference))
-    reference = np.asarray(reference, dtype=float)
-    inside = losses[np.all(losses < reference, axis=1)]
-    if not len(inside):
-        return 0.0
-    return float(compute_hypervolume(inside, reference))
 
 
 # ---- trials tables ------------------------------------------------------------------------

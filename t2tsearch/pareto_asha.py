@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from t2tsearch.pareto import non_domination_rank
+from t2tsearch.private_apis import non_domination_rank
 from t2tsearch.quota import FILLS_QUOTA
 
 

@@ -21,6 +21,7 @@ import optuna
 import pandas as pd
 
 from t2tsearch.atomic import atomic_write
+from t2tsearch.private_apis import stored_trial
 from t2tsearch.results import LEADING_COLUMNS, STUDY_NAME, RunDir, RunError, trial_row, trials_table
 
 LOCK_NAME = "driver.lock"
@@ -371,7 +372,7 @@ class TrialsCsv:
     def add(self, study: optuna.Study, trial: optuna.Trial) -> pd.Series:
         """The finished trial's row, appended (or, with a new column, the table rewritten)."""
         # One trial from storage: study.get_trials would load every trial, every time.
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = stored_trial(study, trial)
         row = trial_row(frozen)
         assert row is not None, "a trial is proposed before it finishes"
         if not self.columns or not set(row) <= set(self.columns) or frozen.number in self.written:

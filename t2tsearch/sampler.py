@@ -36,7 +36,8 @@ from optuna.trial import FrozenTrial, TrialState
 from t2tsearch.arch import ArchConfig, trial_config_id
 from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
-from t2tsearch.pareto import METRIC_COLUMNS, hypervolume_of_losses, run_reference
+from t2tsearch.pareto import METRIC_COLUMNS, run_reference
+from t2tsearch.private_apis import distribution_contains, hypervolume_of_losses
 from t2tsearch.quota import tally_groups
 from t2tsearch.space.fields import KNOWN_BEFORE_TRAINING, measured_objectives
 from t2tsearch.space.sampling import random_draws
@@ -148,7 +149,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         chosen = self._chosen.get(trial.number, {})
         if param_name in chosen:
             value = chosen[param_name]
-            if param_distribution._contains(param_distribution.to_internal_repr(value)):
+            if distribution_contains(param_distribution, value):
                 return value
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 

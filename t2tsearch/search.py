@@ -34,6 +34,7 @@ from t2tsearch.pareto import (
     run_reference,
     table_reference,
 )
+from t2tsearch.private_apis import init_local_ray, live_trial
 from t2tsearch.provenance import run_metadata
 from t2tsearch.quota import FILLS_QUOTA, describe_deficits, tally_groups
 from t2tsearch.results import (
@@ -607,8 +608,8 @@ def start_ray(address: str | None, verbose: bool) -> None:
             # Ray's session logs are only worth keeping when the user asked to see them.
             if not verbose:
                 atexit.register(_shutdown_and_remove, temp_dir)
-            ray.init(num_cpus=os.cpu_count() or 1, _temp_dir=temp_dir,
-                     object_store_memory=256 * 1024**2, **kwargs)
+            init_local_ray(temp_dir, num_cpus=os.cpu_count() or 1,
+                           object_store_memory=256 * 1024**2, **kwargs)
     except ConnectionError as err:
         raise UserError(f"--address {address}: cannot reach a Ray cluster there ({err})") from None
 
@@ -853,7 +854,7 @@ def requeue_interrupted(study: optuna.Study) -> None:
     interrupted and queued again (the search counts every queued trial after). Ctrl-C marks
     its own as it stops."""
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        trial = optuna.Trial(study, frozen._trial_id)  # a live handle to the stored trial
+        trial = live_trial(study, frozen)
         mark_interrupted(study, trial, frozen.params)
 
 

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cost import Cost
 from t2tsearch.errors import UserError
-from t2tsearch.pareto import hypervolume_of_losses
+from t2tsearch.private_apis import hypervolume_of_losses
 from t2tsearch.quota import FILLS_QUOTA, group_quota
 from t2tsearch.sampler import (
     CostAwareSampler,
