@@ -13,6 +13,8 @@ from t2tsearch.groups import (
     compare_groups,
     group_members,
     matched_difference,
+    needed_per_group,
+    planned_detectable,
 )
 from tests.report_data import synthetic_table, two_groups
 
@@ -36,10 +38,13 @@ def test_the_difference_is_that_of_two_least_squares_lines_over_the_shared_range
     low = max(first["macs"].min(), second["macs"].min())
     high = min(first["macs"].max(), second["macs"].max())
     grid = np.log(np.geomspace(low, high, GRID_POINTS))
-    lines = [np.polyval(np.polyfit(np.log(g["macs"]), g["accuracy"], 1), grid)
-             for g in (first, second)]
+    # Each line fitted only to the group's architectures inside the range both cover.
+    inside = [g[(g["macs"] >= low) & (g["macs"] <= high)] for g in (first, second)]
+    lines = [np.polyval(np.polyfit(np.log(g["macs"]), g["accuracy"], 1), grid) for g in inside]
     assert diff.macs_low == pytest.approx(low) and diff.macs_high == pytest.approx(high)
+    assert diff.counts == (len(inside[0]), len(inside[1])) and diff.counts != (8, 11)
     assert diff.difference == pytest.approx(np.mean(lines[0] - lines[1]))
+    assert diff.compared_at == pytest.approx(np.exp(grid.mean()))
 
 
 def test_a_clear_win_is_decided_with_an_interval_that_excludes_zero():
@@ -124,26 +129,57 @@ def test_the_bootstrap_is_seeded():
     assert first.verdict == again.verdict
 
 
-@pytest.mark.parametrize("size", [6, 12])
+def null_coverage(rng: np.random.Generator, runs: int, make_pair) -> tuple[float, float]:
+    """(share of runs with an interval, share of those whose 95% interval contains 0) over
+    `runs` simulated comparisons whose true difference is 0."""
+    computed = covered = 0
+    for _ in range(runs):
+        first, second = make_pair()
+        diff = matched_difference(first, second, ("a", "b"), bootstrap=300,
+                                  seed=int(rng.integers(1 << 31)))
+        if diff.ci_low is None:  # too few architectures in the shared range: no winner named
+            assert diff.winner is None
+            continue
+        computed += 1
+        covered += diff.ci_low <= 0 <= diff.ci_high
+    return computed / runs, covered / max(computed, 1)
+
+
+@pytest.mark.parametrize("size", [8, 12])
 def test_the_95_interval_covers_zero_when_both_groups_come_from_one_model(size):
     # 200 simulated comparisons where the truth is 0: a 95% interval must contain it in about
     # 190; the old front-based interval named a winner in 18% (6 per group) and 8% (12).
     rng = np.random.default_rng(size)
-    covered = 0
-    for _ in range(200):
-        diff = matched_difference(simulated_group(rng, size, prefix="a"),
-                                  simulated_group(rng, size, prefix="b"), ("a", "b"),
-                                  bootstrap=300, seed=int(rng.integers(1 << 31)))
-        covered += diff.ci_low <= 0 <= diff.ci_high
-    assert covered >= 186  # 93% of 200
+    computed, covered = null_coverage(rng, 200, lambda: (
+        simulated_group(rng, size, prefix="a"), simulated_group(rng, size, prefix="b")))
+    assert computed >= 0.9 and covered >= 0.93
+
+
+def ranged_group(rng: np.random.Generator, size: int, low: float, high: float,
+                 prefix: str, shift: float = 0.0, noise: float = 0.6) -> pd.DataFrame:
+    """simulated_group's curved truth, with MACs log-uniform over low-high."""
+    log_macs = rng.uniform(np.log(low), np.log(high), size)
+    accuracy = 99 - 8 * np.exp(-(log_macs - np.log(1e6))) + shift + rng.normal(0, noise, size)
+    return pd.DataFrame({"config_id": [f"{prefix}{i}" for i in range(size)],
+                         "macs": np.exp(log_macs), "accuracy": accuracy})
+
+
+def test_groups_over_different_mac_ranges_of_a_curved_truth_are_compared_like_with_like():
+    # One group over 1-4M MACs, the other over 2-30M, on one curved truth: a line fitted over
+    # each group's whole range would differ by the curve's bend (its interval covered 0 in 92%
+    # of these runs); fitted over the shared 2-4M alone, the two see the same piece of curve.
+    rng = np.random.default_rng(21)
+    computed, covered = null_coverage(rng, 400, lambda: (
+        ranged_group(rng, 12, 1e6, 4e6, "a"), ranged_group(rng, 24, 2e6, 3e7, "b")))
+    assert computed >= 0.75 and covered >= 0.93
 
 
 def test_a_true_difference_of_6_points_is_found_and_the_winner_is_right():
     rng = np.random.default_rng(11)
     winners = []
     for _ in range(50):
-        diff = matched_difference(simulated_group(rng, 6, prefix="b"),
-                                  simulated_group(rng, 6, shift=6.0, prefix="a"), ("b", "a"),
+        diff = matched_difference(simulated_group(rng, 10, prefix="b"),
+                                  simulated_group(rng, 10, shift=6.0, prefix="a"), ("b", "a"),
                                   bootstrap=300, seed=int(rng.integers(1 << 31)))
         winners.append(diff.winner)
     assert winners.count("a") >= 45 and "b" not in winners
@@ -155,6 +191,9 @@ def test_the_winner_always_agrees_with_the_interval():
         diff = matched_difference(simulated_group(rng, 5, shift=shift, noise=2.0, prefix="a"),
                                   simulated_group(rng, 7, prefix="b"), ("a", "b"),
                                   bootstrap=200, seed=int(rng.integers(1 << 31)))
+        if diff.ci_low is None:  # too few in the shared range: no interval, no winner
+            assert not diff.decided and diff.winner is None
+            continue
         assert diff.ci_low <= diff.difference <= diff.ci_high
         if diff.ci_low > 0:
             assert diff.decided and diff.winner == "a"
@@ -193,10 +232,79 @@ def test_with_seed_runs_the_interval_still_covers_zero():
     rng = np.random.default_rng(8)
     covered = 0
     for _ in range(200):
-        first, first_runs = seeded_group(rng, 6, seeds=3, seed_noise=3.0, prefix="a")
-        second, second_runs = seeded_group(rng, 6, seeds=3, seed_noise=3.0, prefix="b")
+        first, first_runs = seeded_group(rng, 10, seeds=3, seed_noise=3.0, prefix="a")
+        second, second_runs = seeded_group(rng, 10, seeds=3, seed_noise=3.0, prefix="b")
         diff = matched_difference(first, second, ("a", "b"), bootstrap=300,
                                   seed=int(rng.integers(1 << 31)),
                                   seed_runs=pd.concat([first_runs, second_runs]))
-        covered += diff.ci_low <= 0 <= diff.ci_high
+        covered += diff.ci_low is None or diff.ci_low <= 0 <= diff.ci_high
     assert covered >= 186
+
+
+# ---- equivalence and power, against simulations whose truth is known --------------------------
+def evenly_spread_group(rng: np.random.Generator, size: int, shift: float, noise: float,
+                        prefix: str) -> pd.DataFrame:
+    """A straight truth over 1-30M MACs at evenly spaced costs: both groups cover one range, so
+    every architecture is in it, as the planned figure assumes."""
+    log_macs = np.linspace(np.log(1e6), np.log(3e7), size)
+    accuracy = 80 + 3 * (log_macs - np.log(1e6)) + shift + rng.normal(0, noise, size)
+    return pd.DataFrame({"config_id": [f"{prefix}{i}" for i in range(size)],
+                         "macs": np.exp(log_macs), "accuracy": accuracy})
+
+
+def simulate(truth: float, size: int, noise: float, runs: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    return [matched_difference(evenly_spread_group(rng, size, truth, noise, "a"),
+                               evenly_spread_group(rng, size, 0.0, noise, "b"), ("a", "b"),
+                               bootstrap=300, seed=int(rng.integers(1 << 31)))
+            for _ in range(runs)]
+
+
+def test_equal_groups_are_called_equivalent_and_groups_a_margin_apart_rarely_are():
+    # Truth 0 with little noise: the 90% interval lies inside +-1 point nearly always. Truth
+    # exactly at the margin: two one-sided tests at 5% may call it equivalent in 5% of runs.
+    equal = simulate(0.0, 12, 0.6, 200, seed=1)
+    assert np.mean([d.equivalent for d in equal]) >= 0.9
+    at_margin = simulate(1.0, 12, 0.6, 400, seed=2)
+    assert np.mean([d.equivalent for d in at_margin]) <= 0.08
+    noisy = simulate(0.0, 8, 2.0, 100, seed=3)  # too noisy to claim anything
+    assert np.mean([d.equivalent for d in noisy]) <= 0.05
+
+
+def test_the_detectable_difference_is_found_with_about_80_percent_power():
+    # The planned figure for 12 architectures per group scattering 1.2 points, then that
+    # difference simulated: the right winner in about 80% of runs, and the figure each run
+    # states from its own scatter agrees with the plan.
+    planned = planned_detectable(12, 1.2)
+    runs = simulate(planned, 12, 1.2, 300, seed=4)
+    power = np.mean([d.winner == "a" for d in runs])
+    assert 0.7 <= power <= 0.9, power
+    assert np.median([d.detectable for d in runs]) == pytest.approx(planned, rel=0.15)
+    # Half the difference is found far less often; 4 architectures per group detect only a
+    # much larger one.
+    assert np.mean([d.winner == "a" for d in simulate(planned / 2, 12, 1.2, 200, seed=5)]) < 0.45
+    assert planned_detectable(4, 1.2) > 2 * planned and planned_detectable(2, 1.2) is None
+
+
+def test_needed_per_group_inverts_the_plan():
+    needed = needed_per_group(1.5, 1.0)
+    assert planned_detectable(needed, 1.5) <= 1.0 < planned_detectable(needed - 1, 1.5)
+
+
+def test_an_undecided_verdict_says_what_it_could_detect_and_what_would_decide():
+    table = two_groups(gap=0.0, noise=4.0, seed=3)
+    result = compare_groups(table, ["a", "b"], PROXY, bootstrap=300)
+    diff = result.differences[0]
+    assert not diff.decided and not diff.equivalent
+    assert f"detects a true difference of {diff.detectable:.1f} points with 80% power" in \
+        result.verdict
+    assert f"About {needed_per_group(diff.scatter, 1.0)} architectures per group" in result.verdict
+
+
+def test_equivalent_groups_get_a_sentence_that_says_so():
+    table = two_groups(gap=0.0, noise=0.2, seed=1, per_group=10)
+    result = compare_groups(table, ["a", "b"], PROXY, bootstrap=300)
+    diff = result.differences[0]
+    assert diff.equivalent and -1 < diff.tost_low <= diff.tost_high < 1
+    assert result.verdict.startswith("a and b are equivalent within +-1 points: comparing the")
+    assert "two one-sided tests at 5%" in result.verdict
