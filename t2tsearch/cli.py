@@ -607,6 +607,11 @@ def confirm(
     controls: Annotated[int, typer.Option(help="Other architectures beside the front, drawn "
                                           "from every group (with --epochs).")] = 6,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Trainings at once.")] = None,
+    cpus_per_trial: Annotated[float | None, typer.Option(
+        help="CPUs per training (default: the run's search.cpus_per_trial).")] = None,
+    gpus_per_trial: Annotated[float | None, typer.Option(
+        help="GPUs per training, may be fractional (default: the run's "
+             "search.gpus_per_trial).")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster to attach to.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray Tune's output.")] = False,
 ) -> None:
@@ -617,7 +622,8 @@ def confirm(
     use_threads(None)  # the driver counts costs; its trainings set their own (cpus_per_trial)
     summary = run_confirm(run_dir, seeds, epochs=epochs, controls=controls,
                           concurrency=concurrency, address=address, echo=typer.echo,
-                          verbose=verbose)
+                          verbose=verbose, cpus_per_trial=cpus_per_trial,
+                          gpus_per_trial=gpus_per_trial)
     # Failed trainings are counted, not an error (the exit status stays 0, as with --seeds):
     # the next call trains them again.
     done = f"{summary.trained} trained, {summary.skipped} already done, {summary.failed} failed"

@@ -99,7 +99,9 @@ def control_sample(table: pd.DataFrame, front_ids: Collection[str], group_names:
 def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
                 epochs: int | None = None, controls: int = DEFAULT_CONTROLS,
                 concurrency: int | None = None, address: str | None = None,
-                echo: Callable[[str], None] = print, verbose: bool = False) -> ConfirmSummary:
+                echo: Callable[[str], None] = print, verbose: bool = False,
+                cpus_per_trial: float | None = None,
+                gpus_per_trial: float | None = None) -> ConfirmSummary:
     """Re-train the front: on more seeds at the run's budget, or at a longer one.
 
     Without `epochs`: every front architecture on `seeds` seeds in all (default 3, the search's
@@ -113,10 +115,14 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
     front is that of the table with same-budget confirmations applied, so running it again
     after the front moved confirms the newcomers. One process at a time drives a run
     directory: a search or another confirmation on it makes this one refuse (RunBusyError).
+    Each training asks Ray for `cpus_per_trial` and `gpus_per_trial` (default: the run's own);
+    a request no node of the cluster can hold is refused before any training
+    (t2tsearch.resources).
     """
     lock: list[DriverLock] = []
     try:
         return _confirm(run_path, seeds, epochs, controls, concurrency, address, echo, verbose,
+                        {"cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial},
                         lock)
     finally:
         for held in lock:
@@ -125,7 +131,8 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
 
 def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | None,
              controls: int, concurrency: int | None, address: str | None,
-             echo: Callable[[str], None], verbose: bool, lock: list[DriverLock]) -> ConfirmSummary:
+             echo: Callable[[str], None], verbose: bool, resources: dict[str, float | None],
+             lock: list[DriverLock]) -> ConfirmSummary:
     if epochs is None and seeds is not None and seeds < 2:
         raise ConfirmError("confirm: --seeds counts the search's own seed too; give 2 or more")
     if epochs is not None and seeds is not None and seeds < 1:
@@ -142,6 +149,12 @@ def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | 
                            f"({table_spec}), not trained; confirming it would train its "
                            f"architectures for real, so it is refused")
     space = load_run_space(run.space_file)
+    for name, value in resources.items():
+        if value is not None and (value < 0 or (value == 0 and name == "cpus_per_trial")):
+            raise ConfirmError(f"confirm: --{name.replace('_', '-')} {value:g}: give a positive "
+                               f"number{' or 0' if name == 'gpus_per_trial' else ''}")
+    given = {name: value for name, value in resources.items() if value is not None}
+    space = space.model_copy(update={"search": space.search.model_copy(update=given)})
     run_epochs = space.train.epochs
     if epochs is not None and epochs <= run_epochs:
         raise ConfirmError(f"confirm: --epochs {epochs} is not above the run's budget (train.epochs "
@@ -196,6 +209,13 @@ def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | 
                  f"controls from ({controls} asked)")
     failed = 0
     if jobs:
+        from t2tsearch.resources import TrialRequest, check_cluster
+        from t2tsearch.search import start_ray
+
+        # Before the session is recorded: a request no node holds would wait for ever, silently.
+        start_ray(address, verbose)
+        check_cluster(TrialRequest(space.search.cpus_per_trial, space.search.gpus_per_trial),
+                      echo)
         meta = run.read_meta()
         meta.setdefault("confirm_sessions", []).append(
             {"start": now_iso(), "seeds": len(seed_list) + (epochs is None),
@@ -215,11 +235,13 @@ def _train(run: RunDir, space: SearchSpace, study: optuna.Study, jobs: Sequence[
            verbose: bool) -> int:
     from ray import tune
 
+    from t2tsearch.resources import TrialRequest, waiting_notice
     from t2tsearch.search import start_ray
 
     recorder = _Recorder(study, echo, len(jobs))
     start_ray(address, verbose)
-    resources = {"cpu": space.search.cpus_per_trial, "gpu": space.search.gpus_per_trial}
+    request = TrialRequest(space.search.cpus_per_trial, space.search.gpus_per_trial)
+    resources = request.as_tune()
     session = len(run.read_meta().get("confirm_sessions", []))
     tuner = tune.Tuner(
         tune.with_resources(confirm_trainable, resources),
@@ -230,7 +252,8 @@ def _train(run: RunDir, space: SearchSpace, study: optuna.Study, jobs: Sequence[
                                   storage_path=str(run.ray_dir.resolve()),
                                   verbose=2 if verbose else 0,
                                   failure_config=tune.FailureConfig(max_failures=0),
-                                  callbacks=[recorder.callback]),
+                                  callbacks=[recorder.callback,
+                                             waiting_notice(request, echo)]),
     )
     with warnings.catch_warnings():
         if not verbose:

@@ -37,6 +37,7 @@ from t2tsearch.pareto import (
 from t2tsearch.private_apis import init_local_ray, live_trial
 from t2tsearch.provenance import run_metadata
 from t2tsearch.quota import FILLS_QUOTA, describe_deficits, tally_groups
+from t2tsearch.resources import TrialRequest, check_cluster, waiting_notice
 from t2tsearch.results import (
     CONSUMED,
     FAILED,
@@ -507,6 +508,8 @@ class StudySearcher:
                 trial.set_user_attr(key, float(value))
         trial.set_user_attr("epochs", int(result.get("epoch", len(curve)) or 0))
         trial.set_user_attr("accuracy_curve", curve)
+        if result.get("device"):  # what trained it (t2tsearch.trainable.device_label)
+            trial.set_user_attr("device", str(result["device"]))
         if status == "complete":
             values = objective_values(self.space, {**trial.user_attrs})
             if values is None:
@@ -913,6 +916,9 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
         warming.join()
     if failed:
         raise failed[0]
+    # Before anything is recorded: a request no node can hold would leave Tune waiting for ever.
+    request = TrialRequest(space.search.cpus_per_trial, space.search.gpus_per_trial)
+    check_cluster(request, progress.echo)
     if choose_reference:
         reference = prepared["reference"]
         meta = run.read_meta()
@@ -939,9 +945,8 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
             return searcher.storage_fault is not None
 
     settings = space.search
-    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
     tuner = tune.Tuner(
-        tune.with_resources(proxy_trainable, resources),
+        tune.with_resources(proxy_trainable, request.as_tune()),
         tune_config=tune.TuneConfig(
             search_alg=searcher.ray_searcher,
             scheduler=make_scheduler(space),
@@ -954,7 +959,7 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
             storage_path=str(run.ray_dir.resolve()),
             verbose=2 if options.verbose else 0,
             failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[ErrorText()],
+            callbacks=[ErrorText(), waiting_notice(request, progress.echo)],
             stop=StopOnStorageFault(),
         ),
     )

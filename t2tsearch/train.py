@@ -79,13 +79,15 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
     that is the run's fault, not this architecture's). The architecture must match the data in
     channels, classes and image size. Never raises for divergence, out-of-memory or an
     infeasible architecture: those come back as the result's status and reason, with the
-    device it trained on. `loader_workers`: processes reading a folder dataset (a trial's
-    cpus_per_trial; None: load_data's default).
+    device it trained on. `loader_workers`: processes reading a folder dataset (None: one per
+    torch thread this process was given, which in a trial is its cpus_per_trial).
 
     Whatever happens, the model, optimizer and scheduler are released before it returns, and
     on CUDA the cache is emptied.
     """
     started = time.perf_counter()
+    if loader_workers is None:
+        loader_workers = torch.get_num_threads()
     if data is None:
         data = load_data(budget.dataset, budget.img_size, budget.data_dir,
                          split_seed=budget.data_seed,

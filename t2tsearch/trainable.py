@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from t2tsearch.arch import ArchConfig
+from t2tsearch.outcome import TrainResult
 
 
 def proxy_trainable(config: dict[str, Any]) -> None:
@@ -31,6 +32,12 @@ def proxy_trainable(config: dict[str, Any]) -> None:
     cfg = ArchConfig.from_json(config["arch"])
     budget = TrainBudget.model_validate(config["budget"])
     fixed = {"macs": config["macs"], "params": config["params"], "max_epochs": budget.epochs}
+    granted = granted_gpus() if spec == "train" else []
+    if granted and (problem := gpu_problem(granted, budget.device)) is not None:
+        # Trained on the CPU, it would look like a slow success; a failure says what is wrong.
+        tune.report({"epoch": 0, **fixed, "status": "failed", "reason": problem, "final": True,
+                     "accuracy_curve": [], "device": ""})
+        return
 
     def epoch_metrics(metrics) -> dict[str, Any]:
         return {"epoch": metrics.epoch, "accuracy": 100.0 * metrics.val_acc,
@@ -52,5 +59,39 @@ def proxy_trainable(config: dict[str, Any]) -> None:
         "status": result.status, "reason": result.reason, "final": True,
         "seconds": result.seconds, "images_per_s": result.images_per_s,
         "latency_ms": result.latency_ms_b1, "accuracy_curve": [100.0 * e.val_acc for e in result.epochs],
+        "device": device_label(result, granted),
     })
     tune.report(final)
+
+
+def granted_gpus() -> list[str]:
+    """The GPUs Ray granted this trial (its ids on the node); none outside a Ray worker."""
+    import ray
+
+    return [str(gpu) for gpu in ray.get_gpu_ids()] if ray.is_initialized() else []
+
+
+def gpu_problem(granted: list[str], device: str) -> str | None:
+    """Why a trial granted `granted` GPUs would not train on one with train.device `device`, in
+    one line; None when it will."""
+    import torch
+
+    ids = ", ".join(granted)
+    if device != "auto" and not device.startswith("cuda"):
+        return (f"Ray granted GPU {ids}, but train.device is {device}: set it to auto or cuda, "
+                f"or give no --gpus-per-trial")
+    if not torch.cuda.is_available():
+        if torch.version.cuda is None:
+            why = f"this torch ({torch.__version__}) is a CPU-only build"
+        else:
+            why = (f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device "
+                   f"(a driver older than its CUDA, or CUDA_VISIBLE_DEVICES hiding it)")
+        return f"Ray granted GPU {ids}, but {why}; not trained, rather than slowly on the CPU"
+    return None
+
+
+def device_label(result: TrainResult, granted: list[str]) -> str:
+    """What the record says trained a trial: 'cpu', 'cuda:0 (NVIDIA H200, Ray GPU 3)'."""
+    details = [part for part in (result.device_name,
+                                 f"Ray GPU {', '.join(granted)}" if granted else "") if part]
+    return f"{result.device} ({', '.join(details)})" if details else result.device

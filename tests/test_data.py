@@ -154,6 +154,42 @@ def test_crop_flip_augments_but_keeps_shape(tmp_path, cifar_without_md5):
     assert torch.equal(y, y_plain) and not torch.equal(x, x_plain)
 
 
+def test_an_epoch_draws_its_crops_once_and_as_each_batch_did():
+    # The epoch's draws are made up front (one copy to the device) in the order the batches
+    # drew them one by one before: a seed gives the same augmented batches as it did.
+    from t2tsearch.data import _crop_flip, _crop_flip_draws, _crop_padding
+
+    data = load_data("mnist5k", train_limit=100, val_limit=10)
+    shifted = ProxyData(**{**data.__dict__, "augment": "crop_flip"})
+    got = list(shifted.train_batches(32, torch.Generator().manual_seed(3), CPU))
+    generator = torch.Generator().manual_seed(3)
+    images, labels = data.train.on(CPU)
+    order = torch.randperm(100, generator=generator)
+    mean, std = shifted._constants(CPU)
+    assert len(got) == 3  # the partial last batch is dropped
+    for step, (x, y) in enumerate(got):
+        index = order[step * 32:(step + 1) * 32]
+        drawn = _crop_flip_draws(32, _crop_padding(28), generator)  # as the batch drew it
+        expected = (_crop_flip(images[index], drawn).float() - mean) / std
+        assert torch.equal(y, labels[index]) and torch.equal(x, expected)
+
+
+def test_a_folder_loader_keeps_its_workers_between_epochs(tmp_path):
+    make_imagefolder(tmp_path, classes=2, per_class=4, size=20)
+    data = load_data("imagefolder", img_size=16, data_dir=tmp_path, num_workers=1)
+    generator = torch.Generator().manual_seed(0)
+    first = [y for _, y in data.train_batches(4, generator, CPU)]
+    loader = data._loaders["train"][1]
+    workers = loader._iterator  # the persistent workers' iterator
+    second = [y for _, y in data.train_batches(4, generator, CPU)]
+    assert loader.persistent_workers and loader.num_workers == 1
+    assert data._loaders["train"][1] is loader and loader._iterator is workers
+    assert len(first) == len(second) == 2
+    # Another generator (another training) gets a loader of its own.
+    list(data.train_batches(4, torch.Generator().manual_seed(1), CPU))
+    assert data._loaders["train"][1] is not loader
+
+
 def test_shift_translates_digits_without_mirroring():
     data = load_data("mnist5k", train_limit=64, val_limit=10)
     shifted = ProxyData(**{**data.__dict__, "augment": "shift"})
