@@ -261,6 +261,11 @@ class StudySearcher:
         self.curves: dict[str, list[float]] = {}
         self.seconds: dict[str, float] = {}  # training time so far, for trials stopped early
         self.errored: dict[str, dict | None] = {}  # Ray trial id -> last result, error pending
+        self.configs: dict[str, dict[str, Any]] = {}  # Ray trial id -> the config it was given
+        # Trials that ran out of memory sharing a GPU, to train once more alone on a whole one:
+        # Ray trial ids of the failed attempts, which stay in `live` until retried.
+        self.alone_queue: list[str] = []
+        self.said_finished = False  # Tune asks nothing more once told FINISHED
         self.running_ids: dict[str, int] = {}  # config id -> trial number, while training
         self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
         self.gave_up: str | None = None
@@ -301,6 +306,42 @@ class StudySearcher:
 
     # Ray: a new trial wants a config.
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        from ray.tune.search import Searcher
+
+        if self.alone_queue:
+            return self._retry_alone(trial_id)
+        config = self._propose(trial_id)
+        if config is not Searcher.FINISHED:
+            return config
+        if self.budget_left <= 0 and not self.gave_up and self._may_retry_alone():
+            return None  # ask again: a trial sharing a GPU may yet need its retry alone
+        self.said_finished = True
+        return config
+
+    @property
+    def shares_gpus(self) -> bool:
+        """Whether trials share a GPU (0 < gpus_per_trial < 1), so that whether one runs out of
+        memory depends on its neighbours, not only on its architecture."""
+        return 0 < self.space.search.gpus_per_trial < 1
+
+    def _may_retry_alone(self) -> bool:
+        return self.shares_gpus and any(not config.get("alone")
+                                        for config in self.configs.values())
+
+    def _retry_alone(self, trial_id: str) -> dict[str, Any]:
+        """The next trial that ran out of memory on a shared GPU, as a new Ray trial that asks
+        for a whole GPU (resources_of); the same Optuna trial, budget and architecture."""
+        failed_id = self.alone_queue.pop(0)
+        trial = self.live.pop(failed_id)
+        config = {**self.configs.pop(failed_id), "alone": True}
+        self.seconds.pop(failed_id, None)
+        self.curves.pop(failed_id, None)
+        self.live[trial_id] = trial
+        self.curves[trial_id] = []
+        self.configs[trial_id] = config
+        return config
+
+    def _propose(self, trial_id: str) -> dict[str, Any] | None:
         from ray.tune.search import Searcher
 
         rejected = quota_rejected = 0
@@ -356,13 +397,15 @@ class StudySearcher:
             self.live[trial_id] = trial
             self.curves[trial_id] = []
             self.running_ids[cfg.id] = trial.number
-            return {"arch": cfg.to_json(), "budget": self.space.train.model_dump(mode="json"),
-                    "macs": cost.macs, "params": cost.params, "trial_number": trial.number,
-                    # picks the seed's row on a table with several (t2tsearch.evaluator)
-                    "trial_seed": trial_seed(self.space.search.seed, trial.number),
-                    "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator,
-                    # for the early-stopping scheduler's group brackets (t2tsearch.pareto_asha)
-                    "groups": groups, FILLS_QUOTA: fills}
+            self.configs[trial_id] = {
+                "arch": cfg.to_json(), "budget": self.space.train.model_dump(mode="json"),
+                "macs": cost.macs, "params": cost.params, "trial_number": trial.number,
+                # picks the seed's row on a table with several (t2tsearch.evaluator)
+                "trial_seed": trial_seed(self.space.search.seed, trial.number),
+                "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator,
+                # for the early-stopping scheduler's group brackets (t2tsearch.pareto_asha)
+                "groups": groups, FILLS_QUOTA: fills}
+            return self.configs[trial_id]
         return Searcher.FINISHED
 
     def deficits(self) -> dict[str, int]:
@@ -443,6 +486,19 @@ class StudySearcher:
             # Ctrl-C reaches the workers too, and a trial killed by it is interrupted, not failed.
             self.errored[trial_id] = result
             return
+        config = self.configs.get(trial_id, {})
+        if (result and result.get("final") and result.get("status") == "oom"
+                and self.shares_gpus and not config.get("alone") and not self.said_finished
+                and trial_id in self.live):
+            # Out of memory beside other trials on its GPU: maybe theirs, not its own. Trained
+            # once more alone before `oom` becomes the architecture's result.
+            trial = self.live[trial_id]
+            trial.set_user_attr("oom_shared", str(result.get("reason", "")))
+            self.alone_queue.append(trial_id)
+            self.progress.echo(f"trial {trial.number} ran out of memory sharing a GPU "
+                               f"({self.space.search.gpus_per_trial:g} each): trained again "
+                               f"alone on a whole GPU")
+            return
         self._record_outcome(trial_id, result, None)
 
     def trial_errored(self, trial_id: str, text: str | None) -> None:
@@ -481,6 +537,7 @@ class StudySearcher:
 
     def _record_outcome(self, trial_id: str, result: dict | None, error: str | None) -> None:
         trial = self.live.pop(trial_id, None)
+        alone = self.configs.pop(trial_id, {}).get("alone", False)
         if trial is None:
             return
         curve = self.curves.pop(trial_id, [])
@@ -510,6 +567,10 @@ class StudySearcher:
         trial.set_user_attr("accuracy_curve", curve)
         if result.get("device"):  # what trained it (t2tsearch.trainable.device_label)
             trial.set_user_attr("device", str(result["device"]))
+        if alone:
+            trial.set_user_attr("retried_alone", True)
+            if status == "oom":
+                reason = f"{reason} (alone on a whole GPU too, after running out sharing one)"
         if status == "complete":
             values = objective_values(self.space, {**trial.user_attrs})
             if values is None:
@@ -622,6 +683,16 @@ def _shutdown_and_remove(temp_dir: str) -> None:
 
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def resources_of(request: TrialRequest, config: Mapping[str, Any]):
+    """A trial's Ray resources: its request, or a whole GPU for one trained again alone after it
+    ran out of memory sharing one (StudySearcher._retry_alone)."""
+    from ray import tune
+
+    gpus = max(request.gpus, 1.0) if config.get("alone") else request.gpus
+    bundle = {"CPU": request.cpus, **({"GPU": gpus} if gpus else {})}
+    return tune.PlacementGroupFactory([bundle])
 
 
 def make_scheduler(space: SearchSpace):
@@ -946,7 +1017,7 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
 
     settings = space.search
     tuner = tune.Tuner(
-        tune.with_resources(proxy_trainable, request.as_tune()),
+        tune.with_resources(proxy_trainable, lambda config: resources_of(request, config)),
         tune_config=tune.TuneConfig(
             search_alg=searcher.ray_searcher,
             scheduler=make_scheduler(space),

@@ -66,3 +66,81 @@ def test_a_space_where_nothing_fits_is_one_line_and_leaves_no_run(tmp_path, caps
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert f"{path}: parameters: no feasible architecture" in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def sharing_searcher(tmp_path, gpus: float, trials: int = 2):
+    """A Ray-free searcher of the tiny space whose trials ask for `gpus` GPUs each, and its
+    progress lines."""
+    from t2tsearch.results import RunDir
+    from t2tsearch.search import Progress, StudySearcher, open_study
+    from tests.test_search import write_space
+
+    space = search.apply_overrides(load_space(write_space(tmp_path)),
+                                   {"gpus_per_trial": gpus, "trials": trials}, "tiny.yaml")
+    run = RunDir.create(tmp_path, f"gpus-{gpus}")
+    run.space_file.write_text(space.to_yaml())
+    lines: list[str] = []
+    searcher = StudySearcher(space, open_study(run, space, create=True), run,
+                             budget_left=trials, progress=Progress(trials, lines.append))
+    return searcher, run, lines
+
+
+OOM = {"final": True, "status": "oom", "epoch": 0, "accuracy_curve": [],
+       "reason": "out of memory on cuda: CUDA out of memory. Tried to allocate 2.00 GiB"}
+DONE = {"final": True, "status": "complete", "epoch": 1, "accuracy": 61.0,
+        "accuracy_curve": [61.0], "seconds": 2.0, "device": "cuda:0 (NVIDIA H200, Ray GPU 0)"}
+
+
+def test_out_of_memory_on_a_shared_gpu_is_trained_again_alone(tmp_path):
+    # Whether a trial sharing a GPU runs out of memory depends on its neighbours: before, `oom`
+    # was recorded as the architecture's result at once.
+    from t2tsearch.results import load_trials
+
+    searcher, run, lines = sharing_searcher(tmp_path, 0.25)
+    first = searcher.suggest("ray-1")
+    searcher.on_trial_complete("ray-1", dict(OOM), error=False)
+    assert load_trials(run.path)["status"].tolist() == ["running"]  # not recorded yet
+    assert lines == ["trial 0 ran out of memory sharing a GPU (0.25 each): trained again alone "
+                     "on a whole GPU"]
+    again = searcher.suggest("ray-2")  # the retry comes before any new proposal
+    assert again == {**first, "alone": True} and searcher.budget_left == 1
+    from t2tsearch.search import TrialRequest, resources_of
+
+    request = TrialRequest(1, 0.25)
+    assert resources_of(request, again).required_resources == {"CPU": 1, "GPU": 1}
+    assert resources_of(request, first).required_resources == {"CPU": 1, "GPU": 0.25}
+    searcher.on_trial_complete("ray-2", dict(DONE), error=False)
+    row = load_trials(run.path).iloc[0]
+    assert row["status"] == "complete" and row["accuracy"] == 61.0
+    trial = searcher.study.trials[0]
+    assert trial.user_attrs["retried_alone"] and "CUDA out of memory" in trial.user_attrs[
+        "oom_shared"]
+    assert trial.user_attrs["device"] == "cuda:0 (NVIDIA H200, Ray GPU 0)"
+
+
+def test_out_of_memory_alone_too_is_the_architecture_s_result(tmp_path):
+    from t2tsearch.results import load_trials
+
+    searcher, run, _ = sharing_searcher(tmp_path, 0.5, trials=1)
+    searcher.suggest("ray-1")
+    # The budget is spent, but a trial sharing a GPU may still need its retry: Tune is told to
+    # ask again (None), not that the search is finished.
+    assert searcher.suggest("ray-x") is None
+    searcher.on_trial_complete("ray-1", dict(OOM), error=False)
+    assert searcher.suggest("ray-2")["alone"]
+    from ray.tune.search import Searcher
+
+    assert searcher.suggest("ray-y") == Searcher.FINISHED  # the retry alone gets no retry
+    searcher.on_trial_complete("ray-2", dict(OOM), error=False)
+    row = load_trials(run.path).iloc[0]
+    assert row["status"] == "oom" and "alone on a whole GPU too" in row["reason"]
+
+
+def test_out_of_memory_on_a_gpu_of_its_own_is_recorded_at_once(tmp_path):
+    from t2tsearch.results import load_trials
+
+    for gpus in (0, 1):
+        searcher, run, _ = sharing_searcher(tmp_path, gpus, trials=1)
+        searcher.suggest("ray-1")
+        searcher.on_trial_complete("ray-1", dict(OOM), error=False)
+        assert load_trials(run.path)["status"].tolist() == ["oom"]
