@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from optuna.trial import FrozenTrial, TrialState
 
 from t2tsearch.arch import trial_config_id
+from t2tsearch.groups import MIN_TRIALS
 
 # Trial attribute (and Ray trial config key) marking a trial that fills a group's quota: the
 # early-stopping scheduler never stops it, and while it trains it counts towards the quota.
@@ -24,8 +25,12 @@ FILLS_QUOTA = "fills_quota"
 
 
 def group_quota(trials: int, groups: int) -> int:
-    """Full-budget architectures each of `groups` groups is owed out of a budget of `trials`."""
-    return math.ceil(trials / (2 * groups)) if groups > 0 else 0
+    """Full-budget architectures each of `groups` groups is owed out of a budget of `trials`:
+    half the budget shared out, at least the verdict's minimum per group, and at most what the
+    budget can give every group (`t2tsearch validate` says when that is below the minimum)."""
+    if groups <= 0:
+        return 0
+    return min(max(MIN_TRIALS, math.ceil(trials / (2 * groups))), trials // groups)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,12 @@ class GroupTally:
 
     def count(self, group: str) -> int:
         return len(self.complete[group] | self.filling[group])
+
+    @property
+    def reserve(self) -> int:
+        """Trials of the budget held back for the quota trials still training: each may fail
+        and leave its group short again."""
+        return len(set().union(*self.filling.values())) if self.filling else 0
 
     @property
     def deficits(self) -> dict[str, int]:

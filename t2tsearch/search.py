@@ -346,6 +346,8 @@ class StudySearcher:
 
         rejected = quota_rejected = 0
         while self.budget_left > 0:
+            if self._holding_reserve():
+                return None  # Tune asks again once a trial in flight has ended
             if isinstance(self.study.sampler, optuna.samplers.GridSampler) and \
                     self.study.sampler.is_exhausted(self.study):
                 self.gave_up = "stopped proposing: every point of the grid has been tried"
@@ -410,21 +412,35 @@ class StudySearcher:
 
     def deficits(self) -> dict[str, int]:
         """Groups short of their quota (goal: compare_groups), with how many they still need."""
+        return self._quota_state()[0]
+
+    def _quota_state(self) -> tuple[dict[str, int], int]:
+        """(the short groups' deficits, trials held back for quota trials in flight)."""
         if not self.compare_groups:
-            return {}
+            return {}, 0
         tally = tally_groups(self.study.get_trials(deepcopy=False), list(self.space.groups),
                              self.quota)
-        return {g: n for g, n in tally.deficits.items() if g not in self.out_of_reach}
+        deficits = {g: n for g, n in tally.deficits.items() if g not in self.out_of_reach}
+        return deficits, tally.reserve
+
+    def _holding_reserve(self) -> bool:
+        """Every quota is filled or training, and what is left of the budget is the reserve
+        for those still training: wait for their results before spending it elsewhere."""
+        if not self.compare_groups:
+            return False
+        deficits, reserve = self._quota_state()
+        return not deficits and 0 < self.budget_left <= reserve
 
     def _quota_check(self, config_id: str, groups: list[str]) -> tuple[bool, str | None]:
         """(whether a proposal fills a short group's quota, why it is rejected or None).
 
         Proposals outside every short group are trained while the budget left exceeds what the
-        short groups still need; from then on only a new architecture of a short group is."""
-        deficits = self.deficits()
+        short groups still need plus the reserve for quota trials in flight; from then on only
+        a new architecture of a short group is."""
+        deficits, reserve = self._quota_state()
         new = config_id not in self.done_ids and config_id not in self.running_ids
         fills = new and any(group in deficits for group in groups)
-        if fills or self.budget_left > sum(deficits.values()):
+        if fills or self.budget_left > sum(deficits.values()) + reserve:
             return fills, None
         where = f"in {', '.join(groups)}" if groups else "in no group"
         if not new:

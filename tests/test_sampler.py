@@ -459,7 +459,10 @@ def test_goal_needs_groups_and_quota_formula():
         parse_space(bad, "spaces/bad.yaml")
     assert "search.goal" in str(err.value) and "\n" not in str(err.value)
     assert parse_space(SPACE).effective_goal == "front"  # no groups: auto is the front
-    assert group_quota(24, 2) == 6 and group_quota(30, 5) == 3 and group_quota(7, 2) == 2
+    assert group_quota(24, 2) == 6 and group_quota(30, 5) == 3
+    # Never below the verdict's minimum of 3 (8 trials: 2 by the formula), nor above what the
+    # budget can give every group (4 trials, 2 groups: 2 each).
+    assert group_quota(8, 2) == 3 and group_quota(7, 2) == 3 and group_quota(4, 2) == 2
     # The space's own quota: 20 trials, 2 groups -> 5 each; none when the goal is the front.
     groups = {"shallow": "backbone.depth <= 2", "deep": "backbone.depth > 2"}
     assert parse_space({**SPACE, "groups": groups}).group_quota == 5
