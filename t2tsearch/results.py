@@ -193,6 +193,8 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
         "groups": ",".join(attrs.get("groups", [])),
         "arch": attrs["arch"],
         "accuracy_curve": json.dumps(attrs.get("accuracy_curve", [])),
+        # What trained it: "cpu", "cuda:0 (NVIDIA H200, Ray GPU 3)"; none for a table's answer.
+        "device": attrs.get("device"),
         "started": trial.datetime_start.isoformat() if trial.datetime_start else None,
         "finished": trial.datetime_complete.isoformat() if trial.datetime_complete else None,
     }

@@ -199,6 +199,10 @@ def test_report_page_of_a_real_run(tiny_run, tmp_path, capsys, monkeypatch):
                  "random sampler, 4 trials", data.meta["torch"],
                  "Reference point, chosen when the run started"):
         assert part in page, part
+    # The settings say what trained the trials (each trial records its device).
+    settings = page.split("settings-table")[1].split("</table>")[0]
+    trained = (data.search_table["device"] == "cpu").sum()
+    assert trained > 0 and f"cpu: {trained} trial" in settings and "trained on" in settings
     # The run's reference is the one run.json stored when it started.
     assert {k: data.reference[k] for k in ("accuracy", "macs")} == data.meta["reference"]
     assert "Partial run" not in page

@@ -18,6 +18,7 @@ from t2tsearch.resources import (
     unused_gpus_note,
     waiting_notice,
 )
+from t2tsearch.results import RunDir
 
 LAPTOP = [{"CPU": 2.0, "memory": 1e9}]
 GPU_NODE = [{"CPU": 16.0, "GPU": 8.0}]
@@ -125,3 +126,43 @@ def test_run_asking_more_than_any_node_has_ends_in_one_line(tmp_path, ray_addres
     assert setting in done.stderr and "no node of the Ray cluster can hold it" in done.stderr
     assert time.monotonic() - started < 60
     assert not list((tmp_path / "runs").glob("*"))  # a run that never started leaves nothing
+
+
+@pytest.mark.parametrize("flag, value, setting", [
+    ("--gpus-per-trial", "0.25", "search.gpus_per_trial 0.25"),
+    ("--cpus-per-trial", "64", "search.cpus_per_trial 64"),
+])
+def test_confirm_asking_more_than_any_node_has_ends_in_one_line(tiny_run, tmp_path, ray_address,
+                                                                capsys, flag, value, setting):
+    from t2tsearch.cli import main
+
+    from .conftest import copy_run
+
+    run = copy_run(tiny_run, tmp_path)
+    assert main(["confirm", str(run), "--seeds", "2", "--address", ray_address, flag,
+                 value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and setting in err and "no node of the Ray cluster" in err
+    # Refused before the session was recorded.
+    assert "confirm_sessions" not in RunDir(run).read_meta()
+
+
+def test_confirm_trains_with_the_run_s_resources_unless_told(tiny_run, tmp_path, ray_address,
+                                                               monkeypatch):
+    import t2tsearch.resources as resources
+    from t2tsearch.confirm import run_confirm
+
+    from .conftest import copy_run
+
+    asked: list[TrialRequest] = []
+
+    def refuse(request, echo):
+        asked.append(request)
+        raise ResourceError("stop here")
+
+    monkeypatch.setattr(resources, "check_cluster", refuse)
+    run = copy_run(tiny_run, tmp_path)
+    for given in ({}, {"cpus_per_trial": 2.0, "gpus_per_trial": 0.5}):
+        with pytest.raises(ResourceError):
+            run_confirm(run, 2, address=ray_address, echo=lambda line: None, **given)
+    assert asked == [TrialRequest(1, 0), TrialRequest(2, 0.5)]

@@ -266,6 +266,7 @@ def _settings_html(data: RunData) -> str:
                    f"{s.reduction_factor:g})"),
         ("train budget", ", ".join(f"{k} {v}" for k, v in t.model_dump(mode="json").items()
                                    if v is not None)),
+        ("trained on", _devices(data.search_table)),
         ("split seed", f"{t.split_seed}: every seed is measured on the same validation images"
          if t.split_seed is not None else
          f"follows train.seed (run made before split_seed existed): the search's trials used "
@@ -292,6 +293,15 @@ def _settings_html(data: RunData) -> str:
     body += ("<details><summary>space.yaml as run</summary><pre>"
              + html.escape(data.run.space_file.read_text()) + "</pre></details>")
     return body
+
+
+def _devices(table: pd.DataFrame) -> str:
+    """The devices that trained the search's trials, each with its count of trials."""
+    if "device" not in table.columns or table["device"].isna().all():
+        return "not recorded (a table's answers, or a run from before devices were recorded)"
+    counts = table["device"].dropna().value_counts()
+    return "; ".join(f"{device}: {count} trial{'s' if count != 1 else ''}"
+                     for device, count in counts.items())
 
 
 def _plotly_version() -> str:
