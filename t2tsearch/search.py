@@ -847,7 +847,7 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
 
     train = space.train
     load_data(train.dataset, train.img_size, train.data_dir, split_seed=train.data_seed,
-              train_limit=10, val_limit=10)
+              train_limit=10, val_limit=10, val_size=train.val_size)
     if run is None:
         run = RunDir.create(out, name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         locks.append(take_driver_lock(run, options.command))
