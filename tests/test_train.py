@@ -430,6 +430,31 @@ def test_precision_auto_takes_bf16_only_where_the_gpu_has_it(monkeypatch, native
     assert bf16_native(torch.device("cpu")) is False
 
 
+def test_a_folder_dataset_gets_a_loader_worker_per_torch_thread(monkeypatch):
+    # A trial's torch threads are its cpus_per_trial (t2tsearch.trainable); its folder loader
+    # takes as many workers, where it took min(8, cores - 1) whatever the trial was given.
+    import t2tsearch.train as train_module
+
+    asked = {}
+
+    def loading(*args, **kwargs):
+        asked.update(kwargs)
+        raise LookupError("loaded enough")
+
+    monkeypatch.setattr(train_module, "load_data", loading)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        with pytest.raises(LookupError):
+            train_proxy(small_arch(), None, budget())
+    finally:
+        torch.set_num_threads(threads)
+    assert asked["num_workers"] == 3
+    with pytest.raises(LookupError):
+        train_proxy(small_arch(), None, budget(), loader_workers=0)
+    assert asked["num_workers"] == 0
+
+
 def test_budget_is_the_agreed_interface():
     assert TrainBudget().dataset == "mnist5k" and TrainBudget().train_subset is None
     with pytest.raises(ValueError):
