@@ -60,6 +60,17 @@ def test_gpus_no_trial_asks_for_are_noted():
     assert unused_gpus_note(TrialRequest(1, 0), LAPTOP) is None
 
 
+def test_a_run_on_a_machine_with_gpus_but_no_request_says_so_at_its_start(monkeypatch):
+    import t2tsearch.resources as resources
+
+    monkeypatch.setattr(resources, "node_resources", lambda: GPU_NODE)
+    lines: list[str] = []
+    resources.check_cluster(TrialRequest(1, 0), lines.append)
+    assert len(lines) == 1 and lines[0].startswith("note: the Ray cluster has 8 GPUs")
+    resources.check_cluster(TrialRequest(1, 0.25), lines.append)
+    assert len(lines) == 1
+
+
 def test_trials_waiting_for_busy_resources_are_said_once_per_spell():
     lines: list[str] = []
     now = {"t": 0.0}
