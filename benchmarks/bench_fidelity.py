@@ -113,7 +113,8 @@ def _train_job(arch_json: str, budget_json: str) -> dict[str, Any]:
     budget = TrainBudget.model_validate_json(budget_json)
     # One split for every training (split seed 0): seeds vary initialisation and order only.
     data = load_data(budget.dataset, budget.img_size, budget.data_dir, split_seed=budget.data_seed,
-                     train_limit=budget.train_subset, val_limit=budget.val_subset)
+                     train_limit=budget.train_subset, val_limit=budget.val_subset,
+                     val_size=budget.val_size)
     result = train_proxy(cfg, data, budget)
     return {"status": result.status, "accuracy": result.val_acc,
             "curve": [e.val_acc for e in result.epochs], "seconds": result.seconds}

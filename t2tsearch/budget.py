@@ -6,6 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Training images held out as the validation set of a dataset that ships a test set of its own
+# (mnist, fashion_mnist, cifar10, cifar100): as many as that test set, so that a validation
+# accuracy is as precise as the test accuracy `confirm` reports beside it.
+DEFAULT_VAL_SIZE = 10_000
+
 
 class TrainBudget(BaseModel):
     """The proxy-training recipe and budget; also the `train:` section of a search space."""
@@ -33,13 +38,21 @@ class TrainBudget(BaseModel):
     # every seed is measured on the same validation images. None: the split follows `seed`, as it
     # did before this field existed (a run directory whose space.yaml lacks it loads as None).
     split_seed: int | None = 0
+    # The validation set of a dataset with a test set of its own: this many training images,
+    # stratified, drawn by split_seed; the search never loads the test images (confirm does).
+    # None: the test set is the validation set, as in runs made before this field existed (a
+    # run directory whose space.yaml lacks it loads as None); the search then sees the test
+    # images, and confirm reports no test accuracy apart from it.
+    # mnist5k (4,000/1,000) and imagefolder (its val/ folder) keep their own validation sets.
+    val_size: int | None = Field(default=DEFAULT_VAL_SIZE, ge=1)
     device: str = "auto"
     # auto: bf16 autocast on CUDA, fp32 on the CPU, where bf16 autocast measured slower on the
     # deep-narrow space's models even with AVX-512 BF16 (benchmarks/bench_train.py).
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False
     measure_latency: bool = True
-    # Train/validate on a class-balanced subset of this many images (smoke runs and tests).
+    # Train/validate on a class-balanced subset of this many images (smoke runs and tests); of a
+    # dataset with a test set, train_subset is drawn from what is left after val_size.
     train_subset: int | None = Field(default=None, ge=1)
     val_subset: int | None = Field(default=None, ge=1)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from t2tsearch.arch import ArchConfig
+from t2tsearch.budget import DEFAULT_VAL_SIZE
 from t2tsearch.errors import UserError
 
 if TYPE_CHECKING:
@@ -374,7 +375,9 @@ def train(
         help="mnist5k (built in), mnist, fashion_mnist, cifar10, cifar100 or imagefolder.")
     ] = "mnist5k",
     data_dir: Annotated[Path | None, typer.Option(
-        help="Local folder holding the dataset in torchvision's layout (nothing is downloaded).")
+        help="Local folder holding the dataset: idx files (gzipped or not) or torchvision's "
+             "layout; nothing is downloaded. fashion_mnist without it: "
+             "/usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist).")
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (default 3).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default 128).")] = None,
@@ -383,6 +386,10 @@ def train(
         help="Seed for the weights, the batch order and the augmentation.")] = 0,
     split_seed: Annotated[int, typer.Option(
         help="Seed for the train/validation split (and the --train-subset draw).")] = 0,
+    val_size: Annotated[int, typer.Option(
+        min=1, help="Training images held out for validation, of a dataset with a test set "
+                    "of its own (mnist, fashion_mnist, cifar10, cifar100).")
+    ] = DEFAULT_VAL_SIZE,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
     train_subset: Annotated[int | None, typer.Option(
         min=1, help="Train on this many images only (a class-balanced subset; smoke runs).")] = None,
@@ -407,12 +414,14 @@ def train(
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr}
     try:
         budget = TrainBudget(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
-                             img_size=size, seed=seed, split_seed=split_seed, device=device,
+                             img_size=size, seed=seed, split_seed=split_seed, val_size=val_size,
+                             device=device,
                              measure_latency=latency, train_subset=train_subset,
                              **{key: value for key, value in given.items() if value is not None})
     except ValidationError as err:
         raise UserError(format_validation_error(err)) from None
-    data = load_data(dataset, size, data_dir, split_seed=split_seed, train_limit=train_subset)
+    data = load_data(dataset, size, data_dir, split_seed=split_seed, train_limit=train_subset,
+                     val_size=val_size)
     cost_of = count_cost(cfg)
     name = arch if arch in _preset_names() else Path(arch).stem
 
@@ -627,15 +636,35 @@ def confirm(
     # Failed trainings are counted, not an error (the exit status stays 0, as with --seeds):
     # the next call trains them again.
     done = f"{summary.trained} trained, {summary.skipped} already done, {summary.failed} failed"
+    tested = _test_results(summary.run, summary.epochs)
     if epochs is not None:
         typer.echo(f"{done} at {epochs} epochs")
         _print_fidelity(summary.run, epochs)
+        if not tested.empty:
+            typer.echo(f"  at {epochs} epochs, mean over the {len(tested)} re-trained "
+                       f"architectures: val acc {tested['val_accuracy'].mean():.2f}% (the "
+                       f"validation images the search measured on), test acc "
+                       f"{tested['test_accuracy'].mean():.2f}% (the test set it never saw)")
         return
-    typer.echo(f"{done}; front after confirmation:")
+    explain = (" (val acc: the validation images the search measured on; test acc: the test set "
+               "it never saw, mean over the re-trained seeds)" if not tested.empty else "")
+    typer.echo(f"{done}; front after confirmation{explain}:")
+    test_of = dict(zip(tested["config_id"], tested["test_accuracy"], strict=True))
     for _, row in summary.front.iterrows():
         spread = f" ± {row['accuracy_std']:.2f} ({int(row['seeds'])} seeds)" if row["seeds"] > 1 else ""
-        typer.echo(f"  trial {row['trial']:>4} {row['config_id']} acc {row['accuracy']:6.2f}%"
-                   f"{spread} | {row['macs'] / 1e6:.2f} MMACs")
+        test = (f" | test acc {test_of[row['config_id']]:6.2f}%"
+                if row["config_id"] in test_of else "")
+        typer.echo(f"  trial {row['trial']:>4} {row['config_id']} val acc "
+                   f"{row['accuracy']:6.2f}%{spread}{test} | {row['macs'] / 1e6:.2f} MMACs")
+
+
+def _test_results(run: RunDir, epochs: int):
+    """confirmations.test_accuracies of the run's confirmations at `epochs`."""
+    from t2tsearch.confirmations import search_split_confirmations, test_accuracies
+    from t2tsearch.space.load import load_run_space
+
+    results = test_accuracies(search_split_confirmations(run, load_run_space(run.space_file)))
+    return results[results["epochs"] == epochs]
 
 
 def _print_fidelity(run: RunDir, epochs: int) -> None:

@@ -17,8 +17,10 @@ from t2tsearch.space.load import load_run_space
 from t2tsearch.space.schema import SearchSpace
 
 CONFIRM_STUDY = "t2tsearch-confirm"
+# accuracy: on the validation set, as the search measured; test_accuracy: on the dataset's own
+# test set, which the search never saw (None without one, and in records made before).
 CONFIRM_COLUMNS = ["config_id", "seed", "split_seed", "epochs", "role", "status", "accuracy",
-                   "seconds", "reason"]
+                   "test_accuracy", "seconds", "reason"]
 
 
 def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFrame:
@@ -43,6 +45,8 @@ def load_confirmations(run: RunDir, run_epochs: int | None = None) -> pd.DataFra
              "role": t.user_attrs.get("role", "front"),
              "status": t.user_attrs.get("status", "failed"),
              "accuracy": t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
+             "test_accuracy": (t.user_attrs.get("test_accuracy")
+                               if t.state == optuna.trial.TrialState.COMPLETE else None),
              "seconds": t.user_attrs.get("seconds"), "reason": t.user_attrs.get("reason", "")}
             for t in trials]
     return pd.DataFrame(rows, columns=CONFIRM_COLUMNS)
@@ -59,6 +63,27 @@ def search_split_confirmations(run: RunDir, space: SearchSpace) -> pd.DataFrame:
     with the search's results; leaving them out here makes `run_confirm` train them again."""
     confirmations = load_confirmations(run, space.train.epochs)
     return confirmations[confirmations["split_seed"] == space.train.data_seed]
+
+
+def test_accuracies(confirmations: pd.DataFrame) -> pd.DataFrame:
+    """Per (config_id, epochs) of complete confirmations that measured the test set: role,
+    seeds, and the mean validation and test accuracies over those seeds, sorted by budget and
+    then by test accuracy, best first. Empty when none measured it (no test set: mnist5k)."""
+    columns = ["config_id", "epochs", "role", "seeds", "val_accuracy", "test_accuracy"]
+    done = confirmations[(confirmations["status"] == "complete")
+                         & confirmations["test_accuracy"].notna()]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    done = done.assign(accuracy=done["accuracy"].astype(float),
+                       test_accuracy=done["test_accuracy"].astype(float))
+    grouped = done.groupby(["config_id", "epochs"])
+    # An architecture on the front and among the controls at one budget is on the front.
+    summary = pd.DataFrame({
+        "role": grouped["role"].agg(lambda roles: "front" if "front" in set(roles) else "control"),
+        "seeds": grouped.size(), "val_accuracy": grouped["accuracy"].mean(),
+        "test_accuracy": grouped["test_accuracy"].mean()}).reset_index()
+    return summary.sort_values(["epochs", "test_accuracy"], ascending=[True, False],
+                               ignore_index=True)[columns]
 
 
 def seed_runs(table: pd.DataFrame, confirmations: pd.DataFrame, base_seed: int) -> pd.DataFrame:

@@ -35,14 +35,16 @@ def trial_seed(run_seed: int, trial_number: int) -> int:
 class Evaluator(Protocol):
     """Answers one trial: `cfg` under `budget`, each epoch to `on_epoch` (True = stop).
 
-    `trial_seed` (see `trial_seed`) is the trial's own seed; None outside a search."""
+    `trial_seed` (see `trial_seed`) is the trial's own seed; None outside a search. `test`
+    asks for the accuracy on the dataset's own test set too (`confirm` does; a search never
+    does), as the result's test_acc: None where there is none."""
 
     # How `evaluator_from_spec` names it; absolute, since Ray workers run in other folders.
     spec: str
 
     def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
                  on_epoch: EpochCallback | None = None,
-                 trial_seed: int | None = None) -> TrainResult: ...
+                 trial_seed: int | None = None, test: bool = False) -> TrainResult: ...
 
 
 class TrainerEvaluator:
@@ -52,12 +54,16 @@ class TrainerEvaluator:
 
     def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
                  on_epoch: EpochCallback | None = None,
-                 trial_seed: int | None = None) -> TrainResult:
+                 trial_seed: int | None = None, test: bool = False) -> TrainResult:
         # Training is seeded by budget.seed alone (the run's train.seed, or confirm's extra
         # seeds): the trial seed exists for tables, which have no other source of noise.
+        from t2tsearch.data import load_test_data
         from t2tsearch.train import train_proxy
 
-        return train_proxy(cfg, None, budget, on_epoch)
+        # None for a dataset without a test set of its own (mnist5k, imagefolder).
+        test_images = (load_test_data(budget.dataset, budget.img_size, budget.data_dir)
+                       if test else None)
+        return train_proxy(cfg, None, budget, on_epoch, test=test_images)
 
 
 class TableEvaluator:
@@ -105,7 +111,8 @@ class TableEvaluator:
 
     def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
                  on_epoch: EpochCallback | None = None,
-                 trial_seed: int | None = None) -> TrainResult:
+                 trial_seed: int | None = None, test: bool = False) -> TrainResult:
+        # A table holds validation accuracies only: `test` is answered with no test_acc.
         if trial_seed is None:
             row = self.lookup(cfg.id, budget.seed)
         else:

@@ -36,6 +36,9 @@ class TrainResult:
     throughput: float | None = None  # images/s at the training batch size, inference
     device: str = ""  # what trained it: "cpu", "cuda:0"; "" for a table's answer
     device_name: str = ""  # the GPU's name ("NVIDIA H200"); "" on the CPU
+    # Top-1 on the dataset's own test set, in [0, 1], measured once training completed; only
+    # confirm's re-trainings ask for it (the search never sees the test images).
+    test_acc: float | None = None
 
     @property
     def epochs_completed(self) -> int:

@@ -72,7 +72,8 @@ def device_name(device: torch.device) -> str:
 
 def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
                 on_epoch: EpochCallback | None = None,
-                loader_workers: int | None = None) -> TrainResult:
+                loader_workers: int | None = None,
+                test: TensorImages | None = None) -> TrainResult:
     """Train `cfg` on `data` for `budget`; per-epoch metrics go to `on_epoch` (True = stop).
 
     `data` None loads budget.dataset at budget.img_size (a missing dataset raises DataError:
@@ -80,7 +81,9 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
     channels, classes and image size. Never raises for divergence, out-of-memory or an
     infeasible architecture: those come back as the result's status and reason, with the
     device it trained on. `loader_workers`: processes reading a folder dataset (None: one per
-    torch thread this process was given, which in a trial is its cpus_per_trial).
+    torch thread this process was given, which in a trial is its cpus_per_trial). `test`: images
+    the trained model is measured on once training completes (`confirm` passes the dataset's
+    test set), as the result's test_acc.
 
     Whatever happens, the model, optimizer and scheduler are released before it returns, and
     on CUDA the cache is emptied.
@@ -92,7 +95,7 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
         data = load_data(budget.dataset, budget.img_size, budget.data_dir,
                          split_seed=budget.data_seed,
                          train_limit=budget.train_subset, val_limit=budget.val_subset,
-                         num_workers=loader_workers)
+                         num_workers=loader_workers, val_size=budget.val_size)
     if budget.augment != "auto" and isinstance(data.train, TensorImages):
         data = dataclasses.replace(data, augment=budget.augment)
     problems = cfg.problems()
@@ -105,7 +108,7 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
         return TrainResult("invalid", "; ".join(problems), seconds=time.perf_counter() - started)
     device = resolve_device(budget.device)
     try:
-        result = _train(cfg, data, budget, on_epoch, device)
+        result = _train(cfg, data, budget, on_epoch, device, test)
     finally:
         # _train's frame is gone here, and with it every reference to the model, optimizer,
         # scheduler and activations (an error's traceback too, once handled): their memory goes
@@ -117,7 +120,7 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
 
 
 def _train(cfg: ArchConfig, data: ProxyData, budget: TrainBudget, on_epoch: EpochCallback | None,
-           device: torch.device) -> TrainResult:
+           device: torch.device, test: TensorImages | None = None) -> TrainResult:
     """train_proxy's work, in a frame of its own so that all it built dies when it returns."""
     from timm.data import Mixup
     from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
@@ -230,6 +233,11 @@ def _train(cfg: ArchConfig, data: ProxyData, budget: TrainBudget, on_epoch: Epoc
         return TrainResult("oom", f"out of memory on {device}: {str(err).splitlines()[0]}",
                            epochs=history)
 
+    test_acc = None
+    if test is not None and status == "complete":
+        # The same measurement as each epoch's validation, on the test images instead.
+        _, test_acc = _evaluate(model, dataclasses.replace(data, val=test), budget.batch_size,
+                                device, autocast, memory_format)
     latency = None
     if budget.measure_latency and status in ("complete", "stopped"):
         try:
@@ -242,7 +250,7 @@ def _train(cfg: ArchConfig, data: ProxyData, budget: TrainBudget, on_epoch: Epoc
         status=status, reason=reason, epochs=history,
         latency_ms_b1=latency.ms_b1 if latency else None,
         latency_ms_batch=latency.ms_batch if latency else None,
-        throughput=latency.throughput if latency else None,
+        throughput=latency.throughput if latency else None, test_acc=test_acc,
     )
 
 

@@ -51,7 +51,9 @@ def proxy_trainable(config: dict[str, Any]) -> None:
     # "train" by default: proxy training; "table:FILE" answers from a tabular benchmark.
     # The trial seed picks a table's seed of this architecture; training ignores it.
     evaluator = evaluator_from_spec(spec)
-    result = evaluator.evaluate(cfg, budget, on_epoch, trial_seed=config.get("trial_seed"))
+    # `test`: confirm's re-trainings measure the dataset's test set too; a search's never do.
+    result = evaluator.evaluate(cfg, budget, on_epoch, trial_seed=config.get("trial_seed"),
+                                test=bool(config.get("test", False)))
     final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
     if result.epochs:
         final.update(epoch_metrics(result.epochs[-1]))
@@ -61,6 +63,8 @@ def proxy_trainable(config: dict[str, Any]) -> None:
         "latency_ms": result.latency_ms_b1, "accuracy_curve": [100.0 * e.val_acc for e in result.epochs],
         "device": device_label(result, granted),
     })
+    if result.test_acc is not None:
+        final["test_accuracy"] = 100.0 * result.test_acc
     tune.report(final)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import pickle
 import struct
 from pathlib import Path
@@ -21,12 +22,29 @@ def _class_images(labels: np.ndarray, shape: tuple[int, ...], seed: int) -> np.n
     return (noise + level).astype(np.uint8)
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """The IDX format of the MNIST files: magic (0, 0, 0x08 = ubyte, ndim), sizes, bytes."""
+def write_idx(path: Path, array: np.ndarray, gzipped: bool = False) -> None:
+    """The IDX format of the MNIST files: magic (0, 0, 0x08 = ubyte, ndim), sizes, bytes;
+    gzipped as the original sites and Debian ship them when `gzipped`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
     header += struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
+    content = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(content) if gzipped else content)
+
+
+def make_idx_gz(folder: Path, train_labels: np.ndarray, test_labels: np.ndarray,
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """The four gzipped idx files, as Debian's dataset-fashion-mnist puts them in
+    /usr/share/datasets/fashion-mnist, of random 28x28 images (each one different, so that a
+    test can tell which image went where) with the given labels; returns what it wrote."""
+    rng = np.random.default_rng(seed)
+    written = {}
+    for prefix, labels in (("train", train_labels), ("t10k", test_labels)):
+        images = rng.integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images, gzipped=True)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.asarray(labels), gzipped=True)
+        written[f"{prefix}_images"], written[f"{prefix}_labels"] = images, np.asarray(labels)
+    return written
 
 
 def make_mnist(root: Path, folder: str = "MNIST", train: int = 60, test: int = 20) -> Path:

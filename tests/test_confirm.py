@@ -344,3 +344,66 @@ def test_a_run_answered_from_a_table_is_not_confirmed(tmp_path, capsys):
         assert "answered from a tabular benchmark (table:bench.json.gz)" in err
     with pytest.raises(KeyError):  # nothing was started: no confirm study
         optuna.load_study(study_name=CONFIRM_STUDY, storage=run.storage_url)
+
+
+# ---- the test set: what confirm re-trains is measured on the images the search never saw -------
+# The test labels' counts per class: all odd, none a tenth of the 100.
+TEST_COUNTS = [19, 17, 15, 13, 11, 9, 7, 5, 3, 1]
+
+
+def fashion_with_a_constant_test_set(folder) -> None:
+    """Fake Fashion-MNIST (gzipped idx files): 300 training images, and 100 test images that are
+    all one image, labelled per TEST_COUNTS. Any model gives every test image the same class,
+    so a test accuracy is one of TEST_COUNTS (odd, in %); with 50 validation images a
+    validation accuracy is even."""
+    from tests.fake_datasets import make_idx_gz, write_idx
+
+    make_idx_gz(folder, np.arange(300) % 10, np.repeat(np.arange(10), TEST_COUNTS))
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", np.full((100, 28, 28), 90, dtype=np.uint8),
+              gzipped=True)
+
+
+def test_confirm_reports_test_accuracy_beside_validation_accuracy(tmp_path, ray_session, capsys):
+    from tests.test_search import TINY_SPACE
+    from tests.test_search_guards import drive
+
+    fashion_with_a_constant_test_set(tmp_path / "fashion")
+    train = {**TINY_SPACE["train"], "dataset": "fashion_mnist",
+             "data_dir": str(tmp_path / "fashion"), "val_size": 50, "train_subset": None,
+             "val_subset": None}
+    data = {**TINY_SPACE, "train": train,
+            "search": {**TINY_SPACE["search"], "sampler": "random", "trials": 4}}
+    searcher, _, _, _, _ = drive(tmp_path, data, {}, trials=4)
+    run = searcher.run
+    lines: list[str] = []
+    summary = run_confirm(run.path, seeds=2, echo=lines.append)
+    records = load_confirmations(run)
+    assert summary.trained == len(records) > 0 and (records["status"] == "complete").all()
+    for _, row in records.iterrows():
+        assert row["test_accuracy"] in TEST_COUNTS, row["test_accuracy"]
+        assert round(row["accuracy"]) % 2 == 0 and row["accuracy"] == pytest.approx(
+            round(row["accuracy"]))
+    trained = [line for line in lines if "seed 1, 1 epochs" in line]
+    assert len(trained) == len(records)
+    assert all("val acc" in line and "test acc" in line for line in trained)
+    # The command prints both, saying which is which; the report shows both, labelled.
+    assert main(["confirm", str(run.path), "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "test acc: the test set it never saw" in out
+    for config_id, test in zip(records["config_id"], records["test_accuracy"], strict=True):
+        assert f"| test acc {test:6.2f}%" in next(line for line in out.splitlines()
+                                                   if config_id in line and "trial" in line)
+    page = build_report(run.path, tmp_path / "page" / "report.html", images=False).read_text()
+    assert "<h2>Test accuracy</h2>" in page and "id='test-table'" in page
+    assert "validation accuracy (%)" in page and "test accuracy (%)" in page
+    assert "which the search never saw" in page
+    assert "50 of fashion_mnist&#x27;s training images" in page  # the settings say which
+    for test in records["test_accuracy"]:
+        assert f"<td>{test:.2f}</td>" in page
+
+
+def test_a_dataset_without_a_test_set_records_none(confirmed_run):
+    run = confirmed_run[0]  # mnist5k: 1,000 of its 5,000 images validate, none are a test set
+    assert load_confirmations(RunDir(run))["test_accuracy"].isna().all()
+    page = build_report(run, run.parent / "page-none" / "report.html", images=False).read_text()
+    assert "id='test-table'" not in page and "1,000 of mnist5k&#x27;s 5,000 images" in page

@@ -28,6 +28,8 @@ RUN_ELSEWHERE = {
     "t2tsearch run spaces/deep_narrow.yaml": "a 19-minute search; its space is validated in "
     "tests/test_space.py and the same flags are exercised in tests/test_search*.py",
     "ray start": "needs a Ray cluster of several machines",
+    "sudo apt-get install dataset-fashion-mnist": "installs a system package: .ci/run does it "
+    "(as root, without sudo); tests/test_data.py reads the files it installs",
     "python3 benchmarks/": "benchmarks take minutes to hours; their --quick forms run in "
     "tests/test_benchmarks*.py where they exist",
 }

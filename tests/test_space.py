@@ -111,6 +111,10 @@ BAD = [
      "parameters.backbone.depth.float", "is an integer"),
     ("grid_continuous", "search: {sampler: grid}\nparameters:\n"
      "  backbone.mlp_ratio: {float: {low: 1, high: 2}}\n", "search.sampler", "grid needs"),
+    ("val_size_all", "train: {dataset: fashion_mnist, val_size: 60000}\n" + DEPTH,
+     "train.val_size", "60,000 is not below the 60,000 training images of fashion_mnist"),
+    ("val_size_zero", "train: {dataset: cifar10, val_size: 0}\n" + DEPTH,
+     "train.val_size", "greater than or equal to 1"),
 ]
 
 
@@ -219,6 +223,24 @@ def test_command_line_overrides_keep_an_old_runs_split(tmp_path):
     path.write_text(yaml.safe_dump(data))
     flagged = apply_overrides(load_space(path), {"sampler": "tpe"}, str(path))
     assert flagged.train.data_seed == 5
+
+
+def test_a_run_space_without_val_size_validated_on_the_test_set(tmp_path):
+    """A new space holds out 10,000 training images; a run's space.yaml made before the key
+    existed reads as None (its search validated on the test set), and stays so when a resume
+    writes it back."""
+    data = {**yaml.safe_load((SPACES / "smoke.yaml").read_text()), "train": {
+        "dataset": "fashion_mnist", "img_size": 28, "split_seed": 0}}
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert load_space(path).train.val_size == 10_000
+    old = load_run_space(path)
+    assert old.train.val_size is None and old.train.split_seed == 0
+    path.write_text(old.to_yaml())
+    assert "val_size: null" in path.read_text()
+    assert load_run_space(path).train.val_size is None
+    path.write_text(load_space(SPACES / "smoke.yaml").to_yaml())  # a run made since
+    assert load_run_space(path).train.val_size == 10_000
 
 
 # ---- sampling ------------------------------------------------------------------------------

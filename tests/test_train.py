@@ -13,7 +13,7 @@ import torch
 
 from t2tsearch.cli import main
 from t2tsearch.cost import Latency, measure_latency
-from t2tsearch.data import ProxyData, load_data
+from t2tsearch.data import ProxyData, TensorImages, load_data
 from t2tsearch.errors import InfeasibleArchError
 from t2tsearch.train import EpochMetrics, TrainBudget, TrainResult, train_proxy
 
@@ -540,3 +540,29 @@ def test_cli_train_failure_is_exit_1(capsys, monkeypatch):
     assert code == 1
     err = capsys.readouterr().err
     assert "t2t_vit_7: diverged: train loss became nan in epoch 1" in err
+
+
+# ---- the test set: measured once training completes (confirm asks for it) -----------------------
+def test_the_test_set_is_measured_on_the_trained_model(data, monkeypatch):
+    import t2tsearch.models.vit as vit
+
+    built = []
+    build = vit.build_model
+    monkeypatch.setattr(vit, "build_model", lambda cfg: built.append(build(cfg)) or built[-1])
+    # 64 training images with random labels: no class holds a tenth of them, so even a model
+    # that predicts one class scores otherwise than on the (stratified) validation set.
+    labels = torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(5))
+    test = TensorImages(data.train.images[:64], labels)
+    result = train_proxy(small_arch(), data, budget(epochs=1), test=test)
+    model = built[-1].eval()
+    mean, std = data.mean[0] * 255, data.std[0] * 255
+    with torch.inference_mode():
+        predicted = model((test.images.float() - mean) / std).argmax(dim=1)
+    assert result.test_acc == pytest.approx((predicted == labels).float().mean().item())
+    # The validation images as a test set: the same measurement as the last epoch's.
+    again = train_proxy(small_arch(), data, budget(epochs=1), test=data.val)
+    assert again.test_acc == again.val_acc
+    assert train_proxy(small_arch(), data, budget(epochs=1)).test_acc is None
+    stopped = train_proxy(small_arch(), data, budget(epochs=2), on_epoch=lambda m: True,
+                          test=test)
+    assert stopped.status == "stopped" and stopped.test_acc is None

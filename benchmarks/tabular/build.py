@@ -130,7 +130,8 @@ def train_one(job: tuple[str, int, int]) -> dict[str, Any]:
     # The same split the trainer would load for this budget (load_data caches it per process).
     data = load_data(budget.dataset, budget.img_size, budget.data_dir,
                      split_seed=budget.data_seed,
-                     train_limit=budget.train_subset, val_limit=budget.val_subset)
+                     train_limit=budget.train_subset, val_limit=budget.val_subset,
+                     val_size=budget.val_size)
     cost = count_cost(cfg)
     result = train_proxy(cfg, data, budget)
     return {

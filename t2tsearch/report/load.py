@@ -11,7 +11,13 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from t2tsearch.confirmations import confirmed_table, same_budget_confirmations, seed_runs
+from t2tsearch.confirmations import (
+    confirmed_table,
+    same_budget_confirmations,
+    search_split_confirmations,
+    seed_runs,
+    test_accuracies,
+)
 from t2tsearch.errors import UserError
 from t2tsearch.groups import PLANE, GroupComparison, Scale, compare_groups, group_members
 from t2tsearch.pareto import table_reference, with_measured
@@ -52,6 +58,8 @@ class RunData:
     # The run's hypervolume reference point (run.json) and where it comes from, in words.
     reference: dict[str, float] = field(default_factory=dict)
     reference_note: str = ""
+    # Confirmations that measured the dataset's test set (confirmations.test_accuracies).
+    test_results: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def load_run(run_path: str | os.PathLike[str]) -> RunData:
@@ -75,7 +83,8 @@ def load_run(run_path: str | os.PathLike[str]) -> RunData:
                    search_table=search_table, table=table, params=params, specs=specs,
                    front=front, partial=partial_reason(search_table, space, meta),
                    unconfirmed=unconfirmed, confirm_seeds=int(seeds.max()),
-                   name=run.path.resolve().name, reference=reference, reference_note=note)
+                   name=run.path.resolve().name, reference=reference, reference_note=note,
+                   test_results=test_accuracies(search_split_confirmations(run, space)))
 
 
 def run_reference(meta: Mapping[str, Any], space: SearchSpace, table: pd.DataFrame,

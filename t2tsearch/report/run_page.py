@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.atomic import atomic_write
+from t2tsearch.datasets import DATASETS
 from t2tsearch.fidelity import BudgetFidelity, not_measured_sentence, run_fidelity
 from t2tsearch.groups import PLANE, GroupComparison, MatchedDifference
 from t2tsearch.pareto import box_volume
@@ -28,7 +29,7 @@ from t2tsearch.report.figures import (
 from t2tsearch.report.importance import Importances, param_importances
 from t2tsearch.report.load import RunData, group_comparison, load_run, run_scale
 from t2tsearch.report.page import Section, figure_html, page_html, table_html
-from t2tsearch.report.text import epochs_text, short_count
+from t2tsearch.report.text import describe_validation, epochs_text, short_count
 from t2tsearch.results import describe_counts, hypervolume, status_counts
 
 
@@ -114,6 +115,9 @@ def render_run_page(data: RunData, comparison: GroupComparison | None,
                                 + figure_html(figures["groups"], "groups")
                                 + _group_table(comparison)))
     sections.append(Section("Proxy fidelity", _fidelity_html(data, fidelities, figures)))
+    info = DATASETS.get(space.train.dataset)
+    if info is not None and info.has_test_set:
+        sections.append(Section("Test accuracy", _test_html(data)))
     sections.append(Section("Pareto front", figure_html(figures["front_macs"], "front_macs")
                             + _front_table(data) + figure_html(figures["front_params"],
                                                            "front_params")))
@@ -191,6 +195,35 @@ def _fidelity_html(data: RunData, fidelities: Sequence[BudgetFidelity],
             body += (f"<p class='note'>At {epochs_text(f.epochs)}, on these {f.architectures} "
                      f"architectures: {html.escape(f.comparison.verdict)}</p>")
     return body + figure_html(figures.get("fidelity"), "fidelity")
+
+
+def _test_html(data: RunData) -> str:
+    """What confirm's re-trained architectures score on the test set, beside the validation
+    accuracy the search ranked them by; each column says which images it is."""
+    train = data.space.train
+    if train.val_size is None:
+        return (f"<p class='note'>This run's validation set is the test set "
+                f"({html.escape(describe_validation(train))}): it has no held-out test "
+                f"accuracy.</p>")
+    explain = (f"<p class='note'>Validation accuracy: on the {train.val_size:,} training images "
+               f"held out by split seed {train.data_seed}, what the search ranked by. Test "
+               f"accuracy: on the dataset's own test images, which the search never saw, "
+               f"measured by <code>t2tsearch confirm</code> on each architecture it "
+               f"re-trained; both are means over the seeds re-trained at that budget (the "
+               f"search's own training has no test accuracy).</p>")
+    results = data.test_results
+    if results.empty:
+        command = html.escape(not_measured_sentence(data.run.path, data.space).split("`")[1])
+        return (f"<p class='note' id='test-accuracy'>Not measured yet: <code>{command}</code> "
+                f"re-trains the front and a control sample and measures them on the test "
+                f"images.</p>") + explain
+    head = ["budget", "id", "role", "seeds", "validation accuracy (%)",
+            "test accuracy (%)", "test minus validation"]
+    rows = [[epochs_text(int(row["epochs"])), row["config_id"], row["role"], int(row["seeds"]),
+             f"{row['val_accuracy']:.2f}", f"{row['test_accuracy']:.2f}",
+             f"{row['test_accuracy'] - row['val_accuracy']:+.2f}"]
+            for _, row in results.iterrows()]
+    return table_html(head, rows, "test-table", sortable=True) + explain
 
 
 def _short_difference(diff: MatchedDifference) -> str:
@@ -283,6 +316,7 @@ def _settings_html(data: RunData) -> str:
                                              f"{session.get('epochs', data.space.train.epochs)}"
                                              f" epochs, {session.get('controls', 0)} controls, "
                                              f"{session.get('jobs')} trainings"))
+        ("validation", describe_validation(t)),
     versions = [(k, meta[k]) for k in ("t2tsearch", "python", "torch", "timm", "optuna", "ray",
                                        "cuda", "host", "platform", "seed") if k in meta]
     versions.append(("plotly", _plotly_version()))

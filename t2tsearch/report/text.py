@@ -9,10 +9,29 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from t2tsearch.arch import ArchConfig
+from t2tsearch.budget import TrainBudget
+from t2tsearch.datasets import DATASETS
 from t2tsearch.results import ObjectiveSpec
 
 LABELS = {"accuracy": "accuracy (%)", "macs": "MACs", "params": "parameters",
           "latency_ms": "latency (ms)"}
+
+
+def describe_validation(train: TrainBudget) -> str:
+    """Which images a run's accuracies were measured on, and where its test images went."""
+    info = DATASETS.get(train.dataset)
+    if info is None or info.name == "imagefolder":
+        return "the val/ folder of train.data_dir"
+    if not info.has_test_set:
+        return (f"1,000 of {info.name}'s 5,000 images, stratified, drawn by split seed "
+                f"{train.data_seed}; the search trains on the other 4,000 (no test set of its own)")
+    if train.val_size is None:
+        return (f"the test images of {info.name}: the run was made before train.val_size "
+                f"existed, and its search validated on the test set")
+    trained = f" ({train.train_subset:,} of them at most)" if train.train_subset else ""
+    return (f"{train.val_size:,} of {info.name}'s training images, stratified, drawn by split "
+            f"seed {train.data_seed}; the search trains on the rest{trained}. Its test images "
+            f"are never used by the search: t2tsearch confirm measures what it re-trains on them")
 
 
 def describe_arch(arch_json: str) -> str:

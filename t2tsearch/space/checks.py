@@ -55,6 +55,7 @@ def check_semantics(space: SearchSpace) -> None:
     base, parsed `when` conditions and groups as it goes."""
     _check_settings(space)
     base = _resolve_base(space)
+    _check_val_size(space)
     space._base_config = base
     for path, value in config_fields(base).items():
         reason = over_limit(path, value)
@@ -129,6 +130,16 @@ def _resolve_base(space: SearchSpace) -> ArchConfig:
     elif "num_classes" in given and space.base["num_classes"] != num_classes:
         raise Problem("base.num_classes", f"dataset {dataset} has {num_classes} classes")
     return cfg.replace(img_size=space.train.img_size, in_chans=in_chans, num_classes=num_classes)
+
+
+def _check_val_size(space: SearchSpace) -> None:
+    # Checked here against the dataset's known size, so that a space asking for too many is
+    # refused before a run starts; load_data checks the files it finds too.
+    info = DATASETS[space.train.dataset]
+    size = space.train.val_size
+    if size is not None and info.train_images is not None and size >= info.train_images:
+        raise Problem("train.val_size", f"{size:,} is not below the {info.train_images:,} "
+                                        f"training images of {info.name}; hold out fewer")
 
 
 def _check_parameter(space: SearchSpace, position: int, path: str, param: Parameter) -> None:

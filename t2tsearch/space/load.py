@@ -129,21 +129,32 @@ def load_space(path: str | Path) -> SearchSpace:
     return parse_space(_read_space_yaml(path), str(path))
 
 
+# The train settings a run's space.yaml lacks when the run was made before they existed, and the
+# value that reads it as that run was made.
+_ADDED_SINCE = {
+    # The train/validation split followed train.seed.
+    "split_seed": None,
+    # The dataset's own test set (mnist, fashion_mnist, cifar) was the validation set.
+    "val_size": None,
+}
+
+
 def load_run_space(path: str | Path) -> SearchSpace:
     """A run directory's space.yaml (the space as run), read as that run was made.
 
     Runs made before `train.split_seed` existed drew their train/validation split from
-    `train.seed`; their space.yaml lacks the key, so it reads as None (the split follows the
-    seed) instead of the default 0 a new space gets. A run made since states it explicitly.
+    `train.seed`, and runs made before `train.val_size` existed validated on the dataset's test
+    set; their space.yaml lacks the key, so it reads as None instead of the default a new space
+    gets. A run made since states both explicitly.
     """
     path = Path(path)
     data = _read_space_yaml(path)
     if isinstance(data, dict):
         train = data.get("train")
         if train is None:
-            data = {**data, "train": {"split_seed": None}}
-        elif isinstance(train, dict) and "split_seed" not in train:
-            data = {**data, "train": {**train, "split_seed": None}}
+            data = {**data, "train": dict(_ADDED_SINCE)}
+        elif isinstance(train, dict):
+            data = {**data, "train": {**_ADDED_SINCE, **train}}
     return parse_space(data, str(path))
 
 

@@ -345,10 +345,12 @@ class SearchSpace(_Strict):
 
     def as_data(self) -> dict[str, Any]:
         """The space as the YAML data that parses back to it: unset optional keys left out,
-        except `train.split_seed`, whose None (the split follows `train.seed`, as in runs made
-        before the key existed) differs from its default 0 and is written as `null`."""
+        except `train.split_seed` and `train.val_size`, whose None (as in runs made before the
+        key existed: the split follows `train.seed`; the test set is the validation set)
+        differs from their defaults and is written as `null`."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         data["train"]["split_seed"] = self.train.split_seed
+        data["train"]["val_size"] = self.train.val_size
         return data
 
     def to_yaml(self) -> str:
