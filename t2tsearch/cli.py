@@ -309,6 +309,12 @@ def validate(
     for name, stats in survey.groups.items():
         typer.echo(f"  group        {name}: {stats.samples} feasible samples, "
                    f"params {_span(stats.params)}, MACs {_span(stats.macs)}")
+    if space.group_quota:
+        from t2tsearch.groups import describe_plan
+
+        plan = describe_plan(space.group_quota, space.comparison.scatter,
+                             space.comparison.margin)
+        typer.echo(f"  power        {plan}")
     if space.constraints.max_macs and survey.macs:
         typer.echo(f"  budget use   largest feasible sample uses "
                    f"{survey.macs[1] / space.constraints.max_macs:.0%} of max_macs "

@@ -255,6 +255,22 @@ def planned_detectable(per_group: int, scatter: float, power: float = POWER) -> 
     return detectable_difference(scatter * float(np.sqrt(2 / per_group)), df, power)
 
 
+def describe_plan(per_group: int, scatter: float, margin: float) -> str:
+    """The planned power of a comparison, in words, for `validate` and a run's first line."""
+    planned = planned_detectable(per_group, scatter)
+    if planned is None:
+        return (f"{per_group} full-budget architecture{'s' if per_group != 1 else ''} per group "
+                f"cannot reach a verdict (at least {MIN_TRIALS} needed): raise search.trials")
+    text = (f"{per_group} full-budget architectures per group detect a difference of "
+            f"{planned:.1f} points at 80% power if they scatter {scatter:g} points around their "
+            f"lines (comparison.scatter)")
+    if margin > 0 and planned > margin:
+        needed = needed_per_group(scatter, margin)
+        if needed is not None:
+            text += f"; about {needed} per group would detect the {margin:g}-point margin"
+    return text
+
+
 def needed_per_group(scatter: float, difference: float, most: int = 1000) -> int | None:
     """The fewest architectures per group whose planned detectable difference is `difference`."""
     for per_group in range(MIN_TRIALS, most + 1):

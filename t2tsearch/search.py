@@ -25,6 +25,7 @@ from t2tsearch.arch import ArchConfig, trial_config_id
 from t2tsearch.cost import count_cost
 from t2tsearch.errors import UserError
 from t2tsearch.evaluator import trial_seed
+from t2tsearch.groups import describe_plan
 from t2tsearch.pareto import (
     MOST_POOL_DRAWS,
     needs_pool,
@@ -887,8 +888,9 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
         echo(note)
     goal = ""
     if space.group_quota:
-        goal = (f"comparing {len(space.groups)} groups ({space.group_quota} full-budget "
-                f"architectures each), ")
+        plan = describe_plan(space.group_quota, space.comparison.scatter,
+                             space.comparison.margin)
+        goal = f"comparing {len(space.groups)} groups ({plan}), "
     echo(f"run {run.path}: space '{space.name}', {space.search.sampler} sampler, "
          f"{space.search.effective_scheduler} scheduler, {goal}{space.search.trials} trials "
          f"({budget_left} to go{f', first {requeued} interrupted, again' if requeued else ''}), "

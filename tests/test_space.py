@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -501,3 +502,36 @@ def test_readme_example_is_a_valid_space(tmp_path):
                                    cost_budget_s=0)
     assert space.condition("backbone.se_reduction") is not None
     assert set(space.groups) == {"deep_narrow", "shallow_wide"} and survey.buildable == 100
+
+
+# ---- comparison: the verdict's margin and the planned power ------------------------------------
+def test_validate_states_the_power_the_quota_plans_for(tmp_path, capsys):
+    # 12 trials, 2 groups: quota 3 each; scatter 2 points. The figure is the t test's, worked
+    # out here from its definition: (t(0.975) + t(0.8)) x scatter x sqrt(2 / 3), 2 degrees of
+    # freedom.
+    from scipy.stats import t
+
+    text = SEARCHED_WIDTH + """
+groups:
+  shallow: backbone.depth == 1
+  deep: backbone.depth >= 2
+comparison: {margin: 0.5, scatter: 2.0}
+search: {trials: 12}
+"""
+    path = write(tmp_path, text)
+    assert main(["validate", str(path), "--samples", "20", "--cost-budget", "1"]) == 0
+    out = capsys.readouterr().out
+    expected = (t.ppf(0.975, 2) + t.ppf(0.8, 2)) * 2.0 * np.sqrt(2 / 3)
+    assert (f"power        3 full-budget architectures per group detect a difference of "
+            f"{expected:.1f} points at 80% power if they scatter 2 points") in out
+    assert "would detect the 0.5-point margin" in out
+
+
+@pytest.mark.parametrize(("comparison", "key"), [({"margin": -1}, "comparison.margin"),
+                                                 ({"scatter": 0}, "comparison.scatter"),
+                                                 ({"margins": 1}, "comparison.margins")])
+def test_bad_comparison_settings_are_one_line_naming_the_key(comparison, key):
+    with pytest.raises(SpaceError) as err:
+        parse_space({"parameters": {"backbone.depth": {"choice": [1, 2]}},
+                     "comparison": comparison}, "spaces/x.yaml")
+    assert key in str(err.value) and "\n" not in str(err.value)

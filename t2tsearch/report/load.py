@@ -149,4 +149,4 @@ def group_comparison(data: RunData, bootstrap: int = 1000) -> GroupComparison | 
                      data.space.train.seed)
     return compare_groups(table, names, run_scale(data), bootstrap=bootstrap,
                           seed=data.space.search.seed, reference=data.reference,
-                          seed_runs=runs)
+                          seed_runs=runs, margin=data.space.comparison.margin)

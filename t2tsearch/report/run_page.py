@@ -231,7 +231,11 @@ def _short_difference(diff: MatchedDifference) -> str:
         return f"{diff.first} vs {diff.second}: undecided"
     shown = (f"{diff.first} minus {diff.second} {diff.difference:+.1f} points "
              f"(95% CI {diff.ci_low:+.1f} to {diff.ci_high:+.1f})")
-    return shown + (f", {diff.winner} ahead" if diff.decided else ", undecided")
+    if diff.decided:
+        return shown + f", {diff.winner} ahead"
+    if diff.equivalent:
+        return shown + f", equivalent within +-{diff.margin:g}"
+    return shown + ", undecided"
 
 
 def _group_table(comparison: GroupComparison) -> str:
@@ -250,11 +254,19 @@ def _group_table(comparison: GroupComparison) -> str:
         if diff.difference is None:
             lines.append(f"{diff.first} vs {diff.second}: undecided, {diff.undecided_because}")
         else:
-            lines.append(f"{diff.first} minus {diff.second} at matched MACs "
-                         f"({short_count(diff.macs_low)}-{short_count(diff.macs_high)}): "
-                         f"{diff.difference:+.2f} points, bootstrap 95% CI "
-                         f"{diff.ci_low:+.2f} to {diff.ci_high:+.2f}"
-                         + (f" (undecided: {diff.undecided_because})" if not diff.decided else ""))
+            equivalence = (f"equivalent within +-{diff.margin:g}" if diff.equivalent
+                           else f"not shown equivalent within +-{diff.margin:g}")
+            detectable = ("" if diff.detectable is None else
+                          f"; detectable at 80% power: {diff.detectable:.2f} points (scatter "
+                          f"{diff.scatter:.2f} around the lines)")
+            lines.append(f"{diff.first} minus {diff.second} at matched MACs, from the "
+                         f"{diff.counts[0]} and {diff.counts[1]} architectures in "
+                         f"{short_count(diff.macs_low)}-{short_count(diff.macs_high)} (read at "
+                         f"{short_count(diff.compared_at)}): {diff.difference:+.2f} points, "
+                         f"bootstrap 95% CI {diff.ci_low:+.2f} to {diff.ci_high:+.2f}"
+                         + (f" (undecided: {diff.undecided_because})" if not diff.decided else "")
+                         + f"; 90% CI {diff.tost_low:+.2f} to {diff.tost_high:+.2f}, "
+                         f"{equivalence}{detectable}")
     notes = "".join(f"<p class='note'>{html.escape(line)}</p>" for line in lines)
     return table_html(head, rows, "groups-table") + notes
 
@@ -304,6 +316,7 @@ def _settings_html(data: RunData) -> str:
          if t.split_seed is not None else
          f"follows train.seed (run made before split_seed existed): the search's trials used "
          f"split {t.seed}; confirmations are pinned to it"),
+        ("validation", describe_validation(t)),
     ]
     for index, session in enumerate(meta.get("sessions") or [], start=1):
         settings.append((f"session {index}", f"{session.get('start', '?')} to "
@@ -316,7 +329,6 @@ def _settings_html(data: RunData) -> str:
                                              f"{session.get('epochs', data.space.train.epochs)}"
                                              f" epochs, {session.get('controls', 0)} controls, "
                                              f"{session.get('jobs')} trainings"))
-        ("validation", describe_validation(t)),
     versions = [(k, meta[k]) for k in ("t2tsearch", "python", "torch", "timm", "optuna", "ray",
                                        "cuda", "host", "platform", "seed") if k in meta]
     versions.append(("plotly", _plotly_version()))

@@ -241,6 +241,19 @@ class SearchSettings(_Strict):
         return "none" if self.sampler == "ehvi" else "pareto_asha"
 
 
+class ComparisonSettings(_Strict):
+    """How the groups' verdict decides (t2tsearch.groups): the equivalence margin, and the
+    scatter the run's planned detectable difference assumes."""
+
+    # Groups whose 90% interval of the difference lies inside +-margin (points) are called
+    # equivalent (two one-sided tests at 5%); 0 turns equivalence off.
+    margin: float = Field(default=1.0, ge=0)
+    # Expected scatter (points) of a group's architectures around its accuracy-vs-log-MACs line,
+    # for the detectable difference that `validate` and the run's first line plan with; the
+    # report measures it. Fashion-MNIST at the deep_narrow proxy: see spaces/deep_narrow.yaml.
+    scatter: float = Field(default=1.5, gt=0)
+
+
 def _default_objectives() -> list[Objective]:
     return [Objective(metric="accuracy", direction="maximize"),
             Objective(metric="macs", direction="minimize")]
@@ -257,6 +270,7 @@ class SearchSpace(_Strict):
     constraints: Constraints = Constraints()
     objectives: list[Objective] = Field(default_factory=_default_objectives, min_length=1)
     groups: dict[str, str] = Field(default_factory=dict)
+    comparison: ComparisonSettings = ComparisonSettings()
     train: TrainBudget = TrainBudget()
     search: SearchSettings = SearchSettings()
 
