@@ -121,9 +121,6 @@ for line in (out / "timing.txt").read_text().splitlines():
         measured = trained["latency_ms"].notna().sum()
         print(f"  latency measured on {measured} of {len(trained)} trials")
         ok &= bool(measured == (trained["status"] == "complete").sum())
-    if "retried_alone" in trained:
-        print(f"  retried alone after running out of memory sharing a GPU: "
-              f"{int(trained['retried_alone'].fillna(False).astype(bool).sum())}")
     for _, row in trained.iterrows():
         on_cuda = str(row.get("device", "")).startswith("cuda")
         if row["status"] != "complete" or not on_cuda:
