@@ -2,7 +2,7 @@
 
 Private names can change in any release without notice. Each wrapper below was checked, by
 tests/test_private_apis.py, on the oldest and the newest versions pyproject.toml allows:
-optuna 4.0.0 and 5.1.0, ray 2.40.0 and 2.60.0 (see CHECKED_ON). A new release that moves one
+optuna 4.4.0 and 5.1.0, ray 2.41.0 and 2.60.0 (see CHECKED_ON). A new release that moves one
 breaks its test, in one place, instead of a search in the middle of a run.
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # The versions on which tests/test_private_apis.py passed (benchmarks/oldest_versions.sh runs it
 # on the oldest).
-CHECKED_ON = {"optuna": ("4.0.0", "5.1.0"), "ray": ("2.40.0", "2.60.0")}
+CHECKED_ON = {"optuna": ("4.4.0", "5.1.0"), "ray": ("2.41.0", "2.60.0")}
 
 
 # ---- Optuna ----------------------------------------------------------------------------------
