@@ -311,6 +311,10 @@ class StudySearcher:
 
         if self.alone_queue:
             return self._retry_alone(trial_id)
+        if any(config.get("alone") for config in self.configs.values()):
+            # A retry alone needs a whole GPU: new trials, taking fractions of the GPUs as
+            # others free them, could keep it waiting for ever. They wait until it has run.
+            return None
         config = self._propose(trial_id)
         if config is not Searcher.FINISHED:
             return config

@@ -109,7 +109,10 @@ def test_out_of_memory_on_a_shared_gpu_is_trained_again_alone(tmp_path):
     request = TrialRequest(1, 0.25)
     assert resources_of(request, again).required_resources == {"CPU": 1, "GPU": 1}
     assert resources_of(request, first).required_resources == {"CPU": 1, "GPU": 0.25}
+    # No new trial takes a fraction of a GPU while the retry waits for a whole one.
+    assert searcher.suggest("ray-3") is None and searcher.budget_left == 1
     searcher.on_trial_complete("ray-2", dict(DONE), error=False)
+    assert not searcher.suggest("ray-4").get("alone") and searcher.budget_left == 0
     row = load_trials(run.path).iloc[0]
     assert row["status"] == "complete" and row["accuracy"] == 61.0
     trial = searcher.study.trials[0]
@@ -130,8 +133,9 @@ def test_out_of_memory_alone_too_is_the_architecture_s_result(tmp_path):
     assert searcher.suggest("ray-2")["alone"]
     from ray.tune.search import Searcher
 
-    assert searcher.suggest("ray-y") == Searcher.FINISHED  # the retry alone gets no retry
+    assert searcher.suggest("ray-y") is None  # while the retry runs
     searcher.on_trial_complete("ray-2", dict(OOM), error=False)
+    assert searcher.suggest("ray-z") == Searcher.FINISHED  # the retry alone gets no retry
     row = load_trials(run.path).iloc[0]
     assert row["status"] == "oom" and "alone on a whole GPU too" in row["reason"]
 
