@@ -300,6 +300,7 @@ class _Recorder:
                  "split_seed": job["budget"].get("split_seed"),
                  "status": status, "reason": result.get("reason", ""),
                  "seconds": result.get("seconds"), "source_trial": job["trial_number"],
+                 "device": result.get("device") or "",  # what trained it (trainable.py)
                  "accuracy_curve": list(result.get("accuracy_curve") or []),
                  "test_accuracy": test_accuracy}
         usable = status == "complete" and accuracy is not None and math.isfinite(float(accuracy))

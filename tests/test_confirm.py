@@ -93,6 +93,13 @@ def test_confirm_trains_each_front_architecture_on_the_next_seeds(confirmed_run)
     for _, row in summary.front.iterrows():
         assert row["seeds"] == (2 if row["config_id"] in front else 1), row["config_id"]
     assert RunDir(run).read_meta()["confirm_sessions"][0]["end"]
+    # Each training records what trained it, as the search's trials do.
+    import optuna
+
+    from t2tsearch.confirmations import CONFIRM_STUDY
+
+    study = optuna.load_study(study_name=CONFIRM_STUDY, storage=RunDir(run).storage_url)
+    assert {trial.user_attrs["device"] for trial in study.trials} == {"cpu"}
 
 
 def test_the_extra_seeds_are_measured_on_the_search_split(confirmed_run):
