@@ -620,7 +620,8 @@ def confirm(
                                                "this many epochs (more than the run's) to "
                                                "measure the proxy's fidelity.")] = None,
     controls: Annotated[int, typer.Option(help="Other architectures beside the front, drawn "
-                                          "from every group (with --epochs).")] = 6,
+                                          "from every group (with --epochs; with --seeds "
+                                          "when the space has groups).")] = 6,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Trainings at once.")] = None,
     cpus_per_trial: Annotated[float | None, typer.Option(
         help="CPUs per training (default: the run's search.cpus_per_trial).")] = None,

@@ -105,7 +105,9 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
     """Re-train the front: on more seeds at the run's budget, or at a longer one.
 
     Without `epochs`: every front architecture on `seeds` seeds in all (default 3, the search's
-    own included); the report then uses the means. With `epochs` (above the run's
+    own included), and when the space has groups a control sample of `controls` of their other
+    architectures too, so that the groups' verdict sees seed means off the front as well as on
+    it; the report then uses the means. With `epochs` (above the run's
     train.epochs): every front architecture and a control sample of `controls` other
     full-budget architectures (`control_sample`, seeded by the search seed) at that budget, on
     train.seed and, with `seeds`, the next seeds too; the report then measures the proxy's
@@ -167,7 +169,11 @@ def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | 
         raise ConfirmError(f"{run.path}: no full-budget trial yet, so no front to confirm")
     if epochs is None:
         budget_epochs, seed_list = run_epochs, confirm_seeds(space, 3 if seeds is None else seeds)
-        sample = front.iloc[:0]
+        # With groups, a seeded sample of each group's other architectures too: the verdict's
+        # lines run through them all, and re-training only the front would take the selection
+        # noise out of its points alone.
+        sample = (control_sample(table, front["config_id"], list(space.groups), controls,
+                                 space.search.seed) if space.groups else front.iloc[:0])
     else:
         budget_epochs = epochs
         seed_list = [space.train.seed + offset for offset in range(seeds or 1)]
@@ -202,8 +208,9 @@ def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | 
                              "test": space.train.val_size is not None})
     to_do = f"({len(jobs)} trainings to run, {skipped} already done)"
     if epochs is None:
-        echo(f"confirm {run.path}: {len(front)} front architectures x {len(seed_list) + 1} seeds "
-             f"{to_do}")
+        groups = f" + {len(sample)} from the groups" if len(sample) else ""
+        echo(f"confirm {run.path}: {len(front)} front architectures{groups} x "
+             f"{len(seed_list) + 1} seeds {to_do}")
     else:
         echo(f"confirm {run.path}: {len(front)} front architectures + {len(sample)} controls at "
              f"{epochs} epochs (the search trained {run_epochs}) x {len(seed_list)} "
