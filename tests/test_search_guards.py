@@ -27,14 +27,16 @@ def test_the_quota_fallback_skips_members_that_cannot_be_built(tmp_path):
     # half of the short group's random members are infeasible, and counting one raises.
     parameters = {**GROUPED_SPACE["parameters"],
                   "t2t.soft_splits.0.kernel": {"choice": [3, 7]}}
-    # Seed 8: the fallback's first three members of 'rare' are infeasible (checked below).
+    # Seed 0: the fallback's first three members of 'rare' are infeasible (checked below). Two
+    # trials, so a quota of 1 each ('rare' has one feasible architecture).
     data = {**GROUPED_SPACE, "parameters": parameters,
-            "search": {**GROUPED_SPACE["search"], "seed": 8}}
+            "search": {**GROUPED_SPACE["search"], "seed": 0, "trials": 2}}
     fixed = {"backbone.depth": 1, "backbone.head_dim": 8, "t2t.soft_splits.0.kernel": 7}
-    searcher, space, configs, table, _ = drive(tmp_path, data, fixed, trials=4)
-    # The test reaches the case: the fallback's draws (seeded by the trials so far: 3 complete,
+    searcher, space, configs, table, _ = drive(tmp_path, data, fixed, trials=2)
+    assert space.group_quota == 1
+    # The test reaches the case: the fallback's draws (seeded by the trials so far: 1 complete,
     # QUOTA_PATIENCE rejected) meet an infeasible member of 'rare' before a feasible one.
-    draws = random_draws(space, QUOTA_DRAWS, space.search.seed + 3 + QUOTA_PATIENCE)
+    draws = random_draws(space, QUOTA_DRAWS, space.search.seed + 1 + QUOTA_PATIENCE)
     rare = [cfg for _, cfg in draws if "rare" in space.groups_of(cfg)]
     assert [check_architecture(cfg, space) is not None for cfg in rare[:4]] == [True] * 3 + [False]
     # The search went on: a feasible member of 'rare' was queued and trained.
