@@ -112,16 +112,24 @@ def check_cluster(request: TrialRequest, echo: Callable[[str], None]) -> None:
 def waiting_notice(request: TrialRequest, echo: Callable[[str], None],
                    available: Callable[[], Mapping[str, float]] | None = None,
                    clock: Callable[[], float] = time.monotonic,
-                   after: float = WAIT_NOTICE_SECONDS) -> Any:
+                   after: float = WAIT_NOTICE_SECONDS,
+                   unplaced: Callable[[], int] | None = None) -> Any:
     """A Ray Tune callback that says, once per spell, when trials wait for busy resources:
-    pending for `after` seconds while the cluster has too little free for one of them
-    (`available`: free resources, default Ray's)."""
+    pending for `after` seconds while Ray has not yet reserved the resources of one of them
+    (`unplaced`: placement groups still waiting for resources, default Ray's count). A pending
+    trial whose resources are reserved is only starting its worker (seconds, on a loaded
+    machine), not waiting. `available` (free resources, default Ray's) goes in the line."""
     from ray.tune import Callback
 
     def free_now() -> Mapping[str, float]:
         import ray
 
         return ray.available_resources()
+
+    def unplaced_now() -> int:
+        from ray.util import placement_group_table
+
+        return sum(group.get("state") == "PENDING" for group in placement_group_table().values())
 
     class WaitingNotice(Callback):
         def __init__(self) -> None:
@@ -139,9 +147,9 @@ def waiting_notice(request: TrialRequest, echo: Callable[[str], None],
                 return
             if self.said:
                 return
+            if not (unplaced or unplaced_now)():
+                return  # every pending trial has its resources: its worker is starting
             free = (available or free_now)()
-            if _holds(free, request):
-                return  # room for one: its worker is starting, it is not waiting
             self.said = True
             echo(f"waiting for resources: {len(waited)} trial(s) pending for "
                  f"{math.floor(max(waited))}s, each asks for {request.describe()}; free now: "
