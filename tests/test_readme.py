@@ -25,7 +25,7 @@ RUN_ELSEWHERE = {
     "pip install torch torchvision --index-url": "replaces the machine's torch with PyTorch's CPU "
     "build: never run by the tests; the CPU index is named in PyTorch's install instructions",
     "python3 -m pytest -q": ".ci/run",
-    "t2tsearch run spaces/deep_narrow.yaml": "a 19-minute search; its space is validated in "
+    "t2tsearch run spaces/deep_narrow.yaml": "a search of half an hour; its space is validated in "
     "tests/test_space.py and the same flags are exercised in tests/test_search*.py",
     "ray start": "needs a Ray cluster of several machines",
     "sudo apt-get install dataset-fashion-mnist": "installs a system package: .ci/run does it "
