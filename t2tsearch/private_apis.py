@@ -2,8 +2,9 @@
 
 Private names can change in any release without notice. Each wrapper below was checked, by
 tests/test_private_apis.py, on the oldest and the newest versions pyproject.toml allows:
-optuna 4.4.0 and 5.1.0, ray 2.41.0 and 2.60.0 (see CHECKED_ON). A new release that moves one
-breaks its test, in one place, instead of a search in the middle of a run.
+optuna 4.4.0 and 5.1.0, ray 2.41.0 and 2.60.0 (benchmarks/oldest_versions.sh runs that test on
+the oldest). A new release that moves one breaks its test, in one place, instead of a search in
+the middle of a run.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
     from optuna.trial import FrozenTrial
-
-# The versions on which tests/test_private_apis.py passed (benchmarks/oldest_versions.sh runs it
-# on the oldest).
-CHECKED_ON = {"optuna": ("4.4.0", "5.1.0"), "ray": ("2.41.0", "2.60.0")}
 
 
 # ---- Optuna ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The private Optuna and Ray APIs t2tsearch wraps (t2tsearch.private_apis), each against what
-it stands for. Passed on optuna 4.4.0 and 5.1.0 and ray 2.41.0 and 2.60.0 (CHECKED_ON):
+it stands for. Passed on optuna 4.4.0 and 5.1.0 and ray 2.41.0 and 2.60.0:
 benchmarks/oldest_versions.sh runs this file on the oldest versions pyproject.toml allows."""
 
 from __future__ import annotations
