@@ -219,6 +219,16 @@ def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | 
             echo(f"  only {len(sample)} full-budget architectures outside the front to draw "
                  f"controls from ({controls} asked)")
     failed = 0
+    if any(job["test"] for job in jobs):
+        # Each training reads the test set after its last epoch: a missing one would fail them
+        # all, one traceback each, after the whole budget was spent.
+        from t2tsearch.data import DataError, load_test_data
+
+        try:
+            load_test_data(space.train.dataset, space.train.img_size, space.train.data_dir)
+        except DataError as err:
+            raise ConfirmError(f"confirm measures what it re-trains on the test set, which the "
+                               f"search never read: {err}") from None
     if jobs:
         from t2tsearch.resources import TrialRequest, check_cluster
         from t2tsearch.search import start_ray

@@ -420,3 +420,30 @@ def test_a_dataset_without_a_test_set_records_none(confirmed_run):
     assert load_confirmations(RunDir(run))["test_accuracy"].isna().all()
     page = build_report(run, run.parent / "page-none" / "report.html", images=False).read_text()
     assert "id='test-table'" not in page and "1,000 of mnist5k&#x27;s 5,000 images" in page
+
+
+def test_a_missing_test_set_stops_confirm_before_any_training(tmp_path, ray_session, capsys):
+    """The search reads only the training files; confirm also needs the test files. Without
+    them it says so in one line before training, instead of failing every training after it."""
+    from tests.test_search import TINY_SPACE
+    from tests.test_search_guards import drive
+
+    folder = tmp_path / "fashion"
+    fashion_with_a_constant_test_set(folder)
+    train = {**TINY_SPACE["train"], "dataset": "fashion_mnist", "data_dir": str(folder),
+             "val_size": 50, "train_subset": None, "val_subset": None}
+    data = {**TINY_SPACE, "train": train,
+            "search": {**TINY_SPACE["search"], "sampler": "random", "trials": 2}}
+    searcher, _, _, _, _ = drive(tmp_path, data, {}, trials=2)
+    run = searcher.run
+    (folder / "t10k-images-idx3-ubyte.gz").unlink()
+    sessions_before = run.read_meta().get("confirm_sessions", [])
+    assert main(["confirm", str(run.path), "--seeds", "2"]) == 2
+    captured = capsys.readouterr()
+    error_lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(error_lines) == 1 and "Traceback" not in captured.err
+    assert "t10k-images-idx3-ubyte" in error_lines[0] and str(folder) in error_lines[0]
+    assert "test set" in error_lines[0]
+    # Nothing was trained or recorded as failed, and no session was started.
+    assert load_confirmations(run).empty
+    assert run.read_meta().get("confirm_sessions", []) == sessions_before
