@@ -32,10 +32,12 @@ STUDY_NAME = "t2tsearch"
 
 # Status of a trial in the table. Only `complete` rows are full-budget results.
 STATUSES = ("complete", "stopped_early", "infeasible", "invalid", "duplicate", "quota",
-            "interrupted", "diverged", "oom", "failed", "running")
+            "interrupted", "diverged", "oom", "failed", "lost", "running")
 # Proposals rejected before training (REJECTED, from t2tsearch.pareto) cost no time or budget.
-# Trainings that went wrong: the exit status counts them (64 + N).
-FAILED = ("diverged", "oom", "failed")
+# Trainings that went wrong: the exit status counts them (64 + N). `lost`: the trial's worker
+# process died (a signal, the OOM killer, its node lost) on every attempt, search.max_retries
+# retries included; until then it is trained again and stays `running`.
+FAILED = ("diverged", "oom", "failed", "lost")
 # Trials that used one trial of the budget: a reused result (`complete` with `reused_from`) and
 # an architecture the trainer found `invalid` too. An `interrupted` one did not: it is trained
 # again, as a new trial, when the run resumes.
@@ -195,6 +197,10 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
         "accuracy_curve": json.dumps(attrs.get("accuracy_curve", [])),
         # What trained it: "cpu", "cuda:0 (NVIDIA H200, Ray GPU 3)"; none for a table's answer.
         "device": attrs.get("device"),
+        # The Ray node that trained it (its id), and how often it was trained again after its
+        # worker process died (search.max_retries).
+        "node": attrs.get("node"),
+        "retries": attrs.get("retries", 0),
         "started": trial.datetime_start.isoformat() if trial.datetime_start else None,
         "finished": trial.datetime_complete.isoformat() if trial.datetime_complete else None,
     }
@@ -233,7 +239,8 @@ def describe_counts(counts: dict[str, int], table: pd.DataFrame | None = None) -
         part = f"{count} {name.replace('_', ' ')}"
         if name == "failed" and table is not None:
             detail = table.loc[table["status"].isin(FAILED), "status"].value_counts()
-            labels = {"diverged": "diverged", "oom": "out of memory", "failed": "raised"}
+            labels = {"diverged": "diverged", "oom": "out of memory", "failed": "raised",
+                      "lost": "lost their worker"}
             part += " (" + ", ".join(f"{detail[s]} {labels[s]}" for s in FAILED
                                      if detail.get(s, 0)) + ")"
         parts.append(part)

@@ -62,6 +62,7 @@ from t2tsearch.space.load import load_run_space, load_space, parse_space
 from t2tsearch.space.sampling import grid_space, random_draws, suggest
 from t2tsearch.space.schema import SearchSpace
 from t2tsearch.trainable import proxy_trainable
+from t2tsearch.worker_loss import worker_lost
 
 # Give up proposing when this many proposals in a row were rejected before training: the
 # space's constraints leave (almost) nothing, and the sampler would spin for ever.
@@ -263,10 +264,15 @@ class StudySearcher:
         self.seconds: dict[str, float] = {}  # training time so far, for trials stopped early
         self.errored: dict[str, dict | None] = {}  # Ray trial id -> last result, error pending
         self.configs: dict[str, dict[str, Any]] = {}  # Ray trial id -> the config it was given
-        # Trials that ran out of memory sharing a GPU, to train once more alone on a whole one:
-        # Ray trial ids of the failed attempts, which stay in `live` until retried.
-        self.alone_queue: list[str] = []
+        # Trials to train once more, as new Ray trials of the same Optuna trial: one that ran out
+        # of memory sharing a GPU (alone on a whole one), one whose worker process died (on any
+        # node, from its last checkpoint if it has one). Ray trial ids of the failed attempts,
+        # which stay in `live`, their configs as the retry gets them in `configs`, until retried.
+        self.retry_queue: list[str] = []
         self.said_finished = False  # Tune asks nothing more once told FINISHED
+        self.max_retries = space.search.max_retries  # per trial, for a worker that died
+        self.checkpoints: dict[str, str] = {}  # Ray trial id -> its last checkpoint's folder
+        self.nodes: dict[str, str] = {}  # Ray trial id -> the node of its last result
         self.running_ids: dict[str, int] = {}  # config id -> trial number, while training
         self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
         self.gave_up: str | None = None
@@ -309,8 +315,8 @@ class StudySearcher:
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         from ray.tune.search import Searcher
 
-        if self.alone_queue:
-            return self._retry_alone(trial_id)
+        if self.retry_queue:
+            return self._retry(trial_id)
         if any(config.get("alone") for config in self.configs.values()):
             # A retry alone needs a whole GPU: new trials, taking fractions of the GPUs as
             # others free them, could keep it waiting for ever. They wait until it has run.
@@ -318,8 +324,8 @@ class StudySearcher:
         config = self._propose(trial_id)
         if config is not Searcher.FINISHED:
             return config
-        if self.budget_left <= 0 and not self.gave_up and self._may_retry_alone():
-            return None  # ask again: a trial sharing a GPU may yet need its retry alone
+        if self.budget_left <= 0 and not self.gave_up and self._may_retry():
+            return None  # ask again: a trial in flight may yet need its retry
         self.said_finished = True
         return config
 
@@ -329,21 +335,32 @@ class StudySearcher:
         memory depends on its neighbours, not only on its architecture."""
         return 0 < self.space.search.gpus_per_trial < 1
 
-    def _may_retry_alone(self) -> bool:
+    def _may_retry(self) -> bool:
+        """Whether a trial in flight may yet be trained again: its worker may die, or it may
+        run out of memory sharing a GPU."""
+        if self.max_retries > 0 and self.live:
+            return True
         return self.shares_gpus and any(not config.get("alone")
                                         for config in self.configs.values())
 
-    def _retry_alone(self, trial_id: str) -> dict[str, Any]:
-        """The next trial that ran out of memory on a shared GPU, as a new Ray trial that asks
-        for a whole GPU (resources_of); the same Optuna trial, budget and architecture."""
-        failed_id = self.alone_queue.pop(0)
+    def _retry(self, trial_id: str) -> dict[str, Any]:
+        """The next trial of the retry queue as a new Ray trial (`trial_id`): the same Optuna
+        trial, budget and architecture, with the config its retry was given (alone on a whole
+        GPU, resources_of; or from its last checkpoint)."""
+        failed_id = self.retry_queue.pop(0)
         trial = self.live.pop(failed_id)
-        config = {**self.configs.pop(failed_id), "alone": True}
-        self.seconds.pop(failed_id, None)
-        self.curves.pop(failed_id, None)
+        config = self.configs.pop(failed_id)
+        seconds = self.seconds.pop(failed_id, None)
+        curve = self.curves.pop(failed_id, [])
+        self.nodes.pop(failed_id, None)
         self.live[trial_id] = trial
-        self.curves[trial_id] = []
+        # From a checkpoint, the epochs before it stand (each epoch's result came with one).
+        self.curves[trial_id] = curve if config.get("resume_from") else []
+        if config.get("resume_from") and seconds is not None:
+            self.seconds[trial_id] = seconds
         self.configs[trial_id] = config
+        if trial.user_attrs.get("awaiting_retry"):
+            trial.set_user_attr("awaiting_retry", False)
         return config
 
     def _propose(self, trial_id: str) -> dict[str, Any] | None:
@@ -410,6 +427,7 @@ class StudySearcher:
                 # picks the seed's row on a table with several (t2tsearch.evaluator)
                 "trial_seed": trial_seed(self.space.search.seed, trial.number),
                 "cpus": self.space.search.cpus_per_trial, "evaluator": self.evaluator,
+                "checkpoint": self.space.search.checkpoint,
                 # for the early-stopping scheduler's group brackets (t2tsearch.pareto_asha)
                 "groups": groups, FILLS_QUOTA: fills}
             return self.configs[trial_id]
@@ -496,6 +514,8 @@ class StudySearcher:
 
     # Ray: an epoch's metrics.
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self.live and result.get("node"):
+            self.nodes[trial_id] = str(result["node"])
         if trial_id in self.curves and not result.get("final") and "accuracy" in result:
             self.curves[trial_id].append(float(result["accuracy"]))
             self.seconds[trial_id] = self.seconds.get(trial_id, 0.0) + result["epoch_seconds"]
@@ -515,7 +535,8 @@ class StudySearcher:
             # once more alone before `oom` becomes the architecture's result.
             trial = self.live[trial_id]
             trial.set_user_attr("oom_shared", str(result.get("reason", "")))
-            self.alone_queue.append(trial_id)
+            self.configs[trial_id] = {**config, "alone": True}
+            self.retry_queue.append(trial_id)
             self.progress.echo(f"trial {trial.number} ran out of memory sharing a GPU "
                                f"({self.space.search.gpus_per_trial:g} each): trained again "
                                f"alone on a whole GPU")
@@ -523,15 +544,56 @@ class StudySearcher:
         self._record_outcome(trial_id, result, None)
 
     def trial_errored(self, trial_id: str, text: str | None) -> None:
-        """The text of a trial's error: a KeyboardInterrupt leaves the trial to --resume."""
+        """The text of a trial's error: a KeyboardInterrupt leaves the trial to --resume, a
+        worker that died has it trained again (t2tsearch.worker_loss), an exception is its
+        result."""
         if trial_id not in self.errored:
             return
         result = self.errored.pop(trial_id)
         if text and "KeyboardInterrupt" in text:
             return  # stays in self.live and RUNNING in the study: counted as interrupted
+        lost = worker_lost(text)
+        if lost is not None:
+            self._lost(trial_id, result, lost)
+            return
         lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
         reason = f"raised {lines[-1][:200]}" if lines else "the trial raised an error"
         self._record_outcome(trial_id, result, reason)
+
+    def _lost(self, trial_id: str, result: dict | None, reason: str) -> None:
+        """A trial whose worker process died: queued to train again on any node (from its last
+        checkpoint, where it has one) while it has retries left, else recorded `lost`. Either
+        way it used one trial of the budget, when it was proposed, and no more."""
+        trial = self.live.get(trial_id)
+        if trial is None:
+            return
+        node = self.nodes.get(trial_id)
+        if node and "(node " not in reason:
+            reason = f"{reason} (on node {node[:8]})"
+        losses = [*trial.user_attrs.get("lost_reasons", []), reason]
+        trial.set_user_attr("lost_reasons", losses)
+        retries = int(trial.user_attrs.get("retries", 0))
+        if retries >= self.max_retries:
+            self._record_outcome(trial_id, result, None, lost=losses)
+            return
+        trial.set_user_attr("retries", retries + 1)
+        # Until its retry starts, a driver killed now leaves it to --resume (mark_interrupted).
+        trial.set_user_attr("awaiting_retry", True)
+        config = dict(self.configs.get(trial_id, {}))
+        config.pop("resume_from", None)
+        checkpoint = self.checkpoints.pop(trial_id, None)
+        if checkpoint is not None:
+            config["resume_from"] = checkpoint
+        self.configs[trial_id] = config
+        self.retry_queue.append(trial_id)
+        self.progress.echo(f"trial {trial.number} lost: {reason}; trained again"
+                           f"{' from its last checkpoint' if checkpoint else ''} (retry "
+                           f"{retries + 1} of {self.max_retries})")
+
+    def checkpointed(self, trial_id: str, path: str) -> None:
+        """Ray: a trial saved a checkpoint (search.checkpoint), its latest so far."""
+        if trial_id in self.live:
+            self.checkpoints[trial_id] = path
 
     def flush_errors(self, stopped: bool = False) -> None:
         """Errors whose text never came: record them as failed all the same, unless the run was
@@ -551,21 +613,44 @@ class StudySearcher:
             self.curves.pop(trial_id, None)
             self.seconds.pop(trial_id, None)
             self.running_ids.pop(trial.user_attrs.get("config_id", ""), None)
+            self.nodes.pop(trial_id, None)
+            self._drop_checkpoint(trial_id)
             mark_interrupted(self.study, trial, dict(trial.params))
             self.progress.finished(self.trials_csv.add(self.study, trial))
             count += 1
+        self.retry_queue.clear()
         return count
 
-    def _record_outcome(self, trial_id: str, result: dict | None, error: str | None) -> None:
+    def _drop_checkpoint(self, trial_id: str) -> None:
+        """A trial with a result (or interrupted: trained again from scratch on resume) needs
+        its checkpoint no more: a model's weights and optimizer state, per trial, would add up."""
+        path = self.checkpoints.pop(trial_id, None)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _record_outcome(self, trial_id: str, result: dict | None, error: str | None,
+                        lost: list[str] | None = None) -> None:
         trial = self.live.pop(trial_id, None)
-        alone = self.configs.pop(trial_id, {}).get("alone", False)
+        config = self.configs.pop(trial_id, {})
+        alone = config.get("alone", False)
+        self._drop_checkpoint(trial_id)
+        if config.get("resume_from"):  # the checkpoint this attempt went on from
+            shutil.rmtree(config["resume_from"], ignore_errors=True)
+        node = self.nodes.pop(trial_id, None)
         if trial is None:
             return
         curve = self.curves.pop(trial_id, [])
         seconds = self.seconds.pop(trial_id, None)
         self.running_ids.pop(trial.user_attrs.get("config_id", ""), None)
         result = result or {}
-        if error is not None:
+        retries = int(trial.user_attrs.get("retries", 0))
+        if lost is not None:
+            status = "lost"
+            spent = (f"its {retries} retr{'y' if retries == 1 else 'ies'} spent" if retries
+                     else "no retries")
+            reason = (f"{'; then '.join(lost)}: not trained again, {spent} "
+                      f"(search.max_retries {self.max_retries})")
+        elif error is not None:
             status, reason = "failed", error
         elif result.get("final"):
             status = _TRAIN_STATUS.get(result.get("status", ""), "failed")
@@ -588,6 +673,14 @@ class StudySearcher:
         trial.set_user_attr("accuracy_curve", curve)
         if result.get("device"):  # what trained it (t2tsearch.trainable.device_label)
             trial.set_user_attr("device", str(result["device"]))
+        if result.get("node") or node:
+            trial.set_user_attr("node", str(result.get("node") or node))
+        if retries and lost is None:
+            # What happened on the way: the worker of each earlier attempt died.
+            again = f"trained again after: {'; then '.join(trial.user_attrs['lost_reasons'])}"
+            if result.get("resumed_from_epoch"):
+                again += f" (resumed from epoch {result['resumed_from_epoch']})"
+            reason = f"{reason}; {again}" if reason else again
         if alone:
             trial.set_user_attr("retried_alone", True)
             if status == "oom":
@@ -655,7 +748,10 @@ class Progress:
         status = row["status"]
         if status == "complete" and not pd.isna(row.get("reused_from")):
             status = "reused"  # as the run's counts have it (results.status_counts)
-        if status != "complete":
+        retries = 0 if pd.isna(row.get("retries", 0)) else int(row.get("retries", 0))
+        if status == "complete" and retries:
+            status = f"complete after {retries} retr{'y' if retries == 1 else 'ies'}"
+        if not status.startswith("complete"):
             status = f"{status}: {row['reason']}" if row["reason"] else status
         cfg = ArchConfig.from_json(row["arch"])
         self.echo(f"[{self.done + self.counted:>3}/{self.total}] trial {row['trial']:>3} {cfg.short():<52} "
@@ -714,6 +810,21 @@ def resources_of(request: TrialRequest, config: Mapping[str, Any]):
     gpus = max(request.gpus, 1.0) if config.get("alone") else request.gpus
     bundle = {"CPU": request.cpus, **({"GPU": gpus} if gpus else {})}
     return tune.PlacementGroupFactory([bundle])
+
+
+def error_text(trial) -> str | None:
+    """The text of a Tune trial's error. Tune writes it to the trial's local folder before it
+    tells callbacks, and copies it to the run directory (where `trial.get_error()` reads) only
+    later: read there, every error read as unknown ("the trial raised an error")."""
+    try:
+        local = trial.error_file
+        if local and os.path.isfile(local):
+            with open(local, encoding="utf-8", errors="replace") as file:
+                return file.read()
+        text = trial.get_error()
+    except Exception:  # an error we cannot read is still an error: flush_errors records it
+        return None
+    return str(text) if text else None
 
 
 def make_scheduler(space: SearchSpace):
@@ -937,8 +1048,14 @@ def mark_interrupted(study: optuna.Study, trial: optuna.Trial, params: dict[str,
     """A trial cut off before its result (Ctrl-C, or a run killed): `interrupted`, kept in the
     table, counted neither as failed nor against the budget, and its architecture queued so
     that it is the first one trained when the run resumes."""
+    reason = "cut off before its result; trained again first on resume"
+    if trial.user_attrs.get("awaiting_retry"):
+        # Its worker had died and its retry had not started: say what happened first.
+        lost = trial.user_attrs.get("lost_reasons") or ["its worker process died"]
+        reason = (f"{lost[-1]}, then the run was cut off before its retry; trained again "
+                  f"first on resume")
     trial.set_user_attr("status", "interrupted")
-    trial.set_user_attr("reason", "cut off before its result; trained again first on resume")
+    trial.set_user_attr("reason", reason)
     trial.set_user_attr("consumed", False)
     tell(study, trial, TrialState.FAIL)
     if params:
@@ -1021,12 +1138,15 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
             study.sampler.reference = reference
     searcher = StudySearcher(space, study, run, budget_left, progress, options.evaluator)
 
-    class ErrorText(tune.Callback):
-        """Hands a failed trial's error text to the searcher (Tune gives it only the trial id)."""
+    class TrialEvents(tune.Callback):
+        """Hands the searcher what Tune tells callbacks alone: a failed trial's error text (the
+        searcher gets only its id) and each checkpoint a trial saves."""
 
         def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-            text = trial.get_error()
-            searcher.trial_errored(trial.trial_id, str(text) if text else None)
+            searcher.trial_errored(trial.trial_id, error_text(trial))
+
+        def on_checkpoint(self, iteration: int, trials: list, trial, checkpoint, **info) -> None:
+            searcher.guarded(searcher.checkpointed, trial.trial_id, str(checkpoint.path))
 
     class StopOnStorageFault(tune.Stopper):
         """Stops every trial once the run directory stopped taking writes."""
@@ -1051,8 +1171,11 @@ def _fit(space: SearchSpace, study: optuna.Study, run: RunDir, budget_left: int,
             name=f"session-{session}",
             storage_path=str(run.ray_dir.resolve()),
             verbose=2 if options.verbose else 0,
+            # The searcher retries a trial whose worker died (search.max_retries), as a new Tune
+            # trial of the same Optuna trial: Tune's own retries would retry exceptions too.
             failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[ErrorText(), waiting_notice(request, progress.echo)],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[TrialEvents(), waiting_notice(request, progress.echo)],
             stop=StopOnStorageFault(),
         ),
     )

@@ -35,6 +35,9 @@ from t2tsearch.outcome import EpochMetrics as EpochMetrics
 from t2tsearch.outcome import TrainResult as TrainResult
 from t2tsearch.outcome import TrainStatus as TrainStatus
 
+# Gets a training's state after an epoch (train_proxy's `on_state`), for a checkpoint.
+StateCallback = Callable[[dict[str, Any]], None]
+
 # Learning rate at the start of warm-up and at the end of the cosine, as fractions of budget.lr.
 WARMUP_START_FRACTION = 0.01
 FINAL_LR_FRACTION = 0.01
@@ -73,7 +76,9 @@ def device_name(device: torch.device) -> str:
 def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
                 on_epoch: EpochCallback | None = None,
                 loader_workers: int | None = None,
-                test: TensorImages | None = None) -> TrainResult:
+                test: TensorImages | None = None,
+                on_state: StateCallback | None = None,
+                resume: dict[str, Any] | None = None) -> TrainResult:
     """Train `cfg` on `data` for `budget`; per-epoch metrics go to `on_epoch` (True = stop).
 
     `data` None loads budget.dataset at budget.img_size (a missing dataset raises DataError:
@@ -84,6 +89,12 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
     torch thread this process was given, which in a trial is its cpus_per_trial). `test`: images
     the trained model is measured on once training completes (`confirm` passes the dataset's
     test set), as the result's test_acc.
+
+    `on_state`, when given, gets the training's whole state after each epoch but the last,
+    before `on_epoch` (a checkpoint: save it before returning, training goes on with it), and
+    `resume` is such a state to go on from: the training then continues at the epoch after it,
+    with the weights, optimizer, schedule, random generators and history it had, and ends as
+    the uninterrupted training would (the same numbers on the CPU).
 
     Whatever happens, the model, optimizer and scheduler are released before it returns, and
     on CUDA the cache is emptied.
@@ -108,7 +119,7 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
         return TrainResult("invalid", "; ".join(problems), seconds=time.perf_counter() - started)
     device = resolve_device(budget.device)
     try:
-        result = _train(cfg, data, budget, on_epoch, device, test)
+        result = _train(cfg, data, budget, on_epoch, device, test, on_state, resume)
     finally:
         # _train's frame is gone here, and with it every reference to the model, optimizer,
         # scheduler and activations (an error's traceback too, once handled): their memory goes
@@ -120,7 +131,9 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
 
 
 def _train(cfg: ArchConfig, data: ProxyData, budget: TrainBudget, on_epoch: EpochCallback | None,
-           device: torch.device, test: TensorImages | None = None) -> TrainResult:
+           device: torch.device, test: TensorImages | None = None,
+           on_state: StateCallback | None = None,
+           resume: dict[str, Any] | None = None) -> TrainResult:
     """train_proxy's work, in a frame of its own so that all it built dies when it returns."""
     from timm.data import Mixup
     from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
@@ -177,10 +190,17 @@ def _train(cfg: ArchConfig, data: ProxyData, budget: TrainBudget, on_epoch: Epoc
             lr_min=budget.lr * FINAL_LR_FRACTION,
         )
         train_model = torch.compile(model) if budget.compile else model
+        step, first_epoch = 0, 1
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            step, first_epoch = int(resume["step"]), int(resume["epoch"]) + 1
+            scheduler.step_update(num_updates=step)
+            history = [EpochMetrics(**metrics) for metrics in resume["history"]]
+            _set_random_state(resume["random"], batch_order, device)
 
         # ---- the loop ---------------------------------------------------------------------
-        step = 0
-        for epoch in range(1, budget.epochs + 1):
+        for epoch in range(first_epoch, budget.epochs + 1):
             epoch_started = time.perf_counter()
             model.train()
             loss_sum = torch.zeros((), device=device)
@@ -222,6 +242,11 @@ def _train(cfg: ArchConfig, data: ProxyData, budget: TrainBudget, on_epoch: Epoc
                 train_seconds=train_seconds,
             )
             history.append(metrics)
+            if on_state is not None and epoch < budget.epochs:
+                on_state({"epoch": epoch, "step": step, "model": model.state_dict(),
+                          "optimizer": optimizer.state_dict(),
+                          "history": [dataclasses.asdict(m) for m in history],
+                          "random": _random_state(batch_order, device)})
             if on_epoch is not None and on_epoch(metrics):
                 status = "stopped"
                 break
@@ -270,6 +295,25 @@ def _evaluate(model: torch.nn.Module, data: ProxyData, batch_size: int, device: 
             correct += (logits.argmax(dim=1) == labels).sum()
             count += len(labels)
     return loss_sum.item() / max(count, 1), correct.item() / max(count, 1)
+
+
+def _random_state(batch_order: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """Every random generator a training draws from, for a checkpoint."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate(), "batch_order": batch_order.get_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_random_state(state: dict[str, Any], batch_order: torch.Generator,
+                      device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    batch_order.set_state(state["batch_order"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def _free_memory(device: torch.device) -> None:

@@ -6,10 +6,16 @@ reports metrics. Kept in its own light module because every Ray worker imports i
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.outcome import TrainResult
+
+# The file a checkpoint folder holds: the training's state after an epoch (train_proxy's
+# on_state), saved with torch.save.
+STATE_FILE = "state.pt"
 
 
 def proxy_trainable(config: dict[str, Any]) -> None:
@@ -31,7 +37,10 @@ def proxy_trainable(config: dict[str, Any]) -> None:
         torch.set_num_threads(max(1, int(config.get("cpus", 1))))
     cfg = ArchConfig.from_json(config["arch"])
     budget = TrainBudget.model_validate(config["budget"])
-    fixed = {"macs": config["macs"], "params": config["params"], "max_epochs": budget.epochs}
+    # The node is reported with every result: the record says where a trial trained, and where
+    # one whose worker died was lost.
+    fixed = {"macs": config["macs"], "params": config["params"], "max_epochs": budget.epochs,
+             "node": current_node()}
     granted = granted_gpus() if spec == "train" else []
     if granted and (problem := gpu_problem(granted, budget.device)) is not None:
         # Trained on the CPU, it would look like a slow success; a failure says what is wrong.
@@ -44,17 +53,47 @@ def proxy_trainable(config: dict[str, Any]) -> None:
                 "val_loss": metrics.val_loss, "train_loss": metrics.train_loss,
                 "images_per_s": metrics.images_per_s, "epoch_seconds": metrics.seconds, **fixed}
 
-    def on_epoch(metrics) -> None:
-        if metrics.epoch < budget.epochs:  # the last epoch is reported once, with the outcome
-            tune.report({**epoch_metrics(metrics), "status": "running", "final": False})
+    checkpoints = spec == "train" and bool(config.get("checkpoint"))
+    saved: list[str] = []  # the folder of this epoch's state, while it is reported
 
-    # "train" by default: proxy training; "table:FILE" answers from a tabular benchmark.
-    # The trial seed picks a table's seed of this architecture; training ignores it.
-    evaluator = evaluator_from_spec(spec)
-    # `test`: confirm's re-trainings measure the dataset's test set too; a search's never do.
-    result = evaluator.evaluate(cfg, budget, on_epoch, trial_seed=config.get("trial_seed"),
-                                test=bool(config.get("test", False)))
+    def on_state(state: dict[str, Any]) -> None:
+        import torch
+
+        folder = tempfile.mkdtemp(prefix="t2ts-state-")
+        torch.save(state, os.path.join(folder, STATE_FILE))
+        saved.append(folder)
+
+    def on_epoch(metrics) -> None:
+        if metrics.epoch >= budget.epochs:  # the last epoch is reported once, with the outcome
+            return
+        report = {**epoch_metrics(metrics), "status": "running", "final": False}
+        if not saved:
+            tune.report(report)
+            return
+        import shutil
+
+        folder = saved.pop()
+        try:  # Tune copies the folder into the run directory before report returns
+            tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    resumed = 0  # the epoch a retried trial's training went on from
+    if checkpoints:
+        # A training that saves its state each epoch, or goes on from a saved one, is
+        # train_proxy's own (a table has no state to save).
+        result, resumed = train_with_checkpoints(cfg, budget, on_epoch, on_state,
+                                                 config.get("resume_from"))
+    else:
+        # "train" by default: proxy training; "table:FILE" answers from a tabular benchmark.
+        # The trial seed picks a table's seed of this architecture; training ignores it.
+        evaluator = evaluator_from_spec(spec)
+        # `test`: confirm's re-trainings measure the dataset's test set too; a search's never.
+        result = evaluator.evaluate(cfg, budget, on_epoch, trial_seed=config.get("trial_seed"),
+                                    test=bool(config.get("test", False)))
     final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
+    if resumed:
+        final["resumed_from_epoch"] = resumed
     if result.epochs:
         final.update(epoch_metrics(result.epochs[-1]))
     final.update({
@@ -66,6 +105,31 @@ def proxy_trainable(config: dict[str, Any]) -> None:
     if result.test_acc is not None:
         final["test_accuracy"] = 100.0 * result.test_acc
     tune.report(final)
+
+
+def train_with_checkpoints(cfg: ArchConfig, budget, on_epoch, on_state,
+                           resume_from: str | None) -> tuple[TrainResult, int]:
+    """train_proxy with a state saved after each epoch (`on_state`), going on from the one in
+    the checkpoint folder `resume_from` when there is one; (its result, the epoch it went on
+    from, 0 from scratch). A folder this node cannot see (a cluster whose nodes do not share
+    the run directory) starts the training from scratch."""
+    import torch
+
+    from t2tsearch.train import train_proxy
+
+    resume = None
+    if resume_from and os.path.isfile(os.path.join(resume_from, STATE_FILE)):
+        # The run's own file, written by torch.save above: its random states are not tensors.
+        resume = torch.load(os.path.join(resume_from, STATE_FILE), weights_only=False)
+    result = train_proxy(cfg, None, budget, on_epoch, on_state=on_state, resume=resume)
+    return result, int(resume["epoch"]) if resume else 0
+
+
+def current_node() -> str:
+    """The id of the Ray node this runs on; "" outside Ray."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
 
 def granted_gpus() -> list[str]:

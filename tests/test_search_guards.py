@@ -150,3 +150,143 @@ def test_out_of_memory_on_a_gpu_of_its_own_is_recorded_at_once(tmp_path):
         searcher.suggest("ray-1")
         searcher.on_trial_complete("ray-1", dict(OOM), error=False)
         assert load_trials(run.path)["status"].tolist() == ["oom"]
+
+
+# ---- a worker that died is trained again; an exception is not --------------------------------
+def retrying_searcher(tmp_path, trials: int = 2, **search_settings):
+    """A Ray-free searcher of the tiny space (search settings overridden), its run and lines."""
+    from t2tsearch.results import RunDir
+    from t2tsearch.search import Progress, StudySearcher, open_study
+    from tests.test_search import write_space
+
+    space = search.apply_overrides(load_space(write_space(tmp_path)),
+                                   {"trials": trials, **search_settings}, "tiny.yaml")
+    run = RunDir.create(tmp_path, "retrying")
+    run.space_file.write_text(space.to_yaml())
+    lines: list[str] = []
+    searcher = StudySearcher(space, open_study(run, space, create=True), run,
+                             budget_left=trials, progress=Progress(trials, lines.append))
+    return searcher, run, lines
+
+
+NODE_A = "a1" * 28
+EPOCH_1 = {"epoch": 1, "accuracy": 30.0, "epoch_seconds": 1.0, "final": False, "node": NODE_A}
+
+
+def lose(searcher, ray_id: str, text: str) -> None:
+    """Tune's two calls for a failed trial: the searcher's, then the callback's with its text."""
+    searcher.on_trial_complete(ray_id, None, error=True)
+    searcher.trial_errored(ray_id, text)
+
+
+def test_a_trial_whose_worker_died_is_trained_again_and_uses_one_trial(tmp_path):
+    # Before: recorded `failed` ("the trial raised an error"), a trial of the budget used up,
+    # never trained again.
+    from ray.tune.search import Searcher
+
+    from t2tsearch.results import load_trials, status_counts
+    from tests.test_worker_loss import KILLED
+
+    searcher, run, lines = retrying_searcher(tmp_path, trials=2)
+    first = searcher.suggest("ray-1")
+    searcher.on_trial_result("ray-1", dict(EPOCH_1))
+    lose(searcher, "ray-1", KILLED)
+    assert load_trials(run.path)["status"].tolist() == ["running"]  # nothing recorded yet
+    assert lines == [f"trial 0 lost: its worker process died (killed: SIGKILL or the kernel's "
+                     f"OOM killer?) (on node {NODE_A[:8]}); trained again (retry 1 of 2)"]
+    assert searcher.suggest("ray-2") == first  # the same architecture, before any new one
+    assert searcher.budget_left == 1
+    searcher.on_trial_complete("ray-2", {**DONE, "node": "b2" * 28}, error=False)
+    second = searcher.suggest("ray-3")
+    assert second["trial_number"] == 1 and searcher.budget_left == 0
+    searcher.on_trial_complete("ray-3", dict(DONE), error=False)
+    assert searcher.suggest("ray-4") == Searcher.FINISHED
+    table = load_trials(run.path)
+    # Two trials for a budget of two: the lost attempt was not a trial of its own.
+    assert status_counts(table) == {"complete": 2}
+    row = table.iloc[0]
+    assert row["retries"] == 1 and row["node"] == "b2" * 28
+    assert row["reason"] == (f"trained again after: its worker process died (killed: SIGKILL or "
+                             f"the kernel's OOM killer?) (on node {NODE_A[:8]})")
+    assert table.iloc[1]["retries"] == 0
+    assert lines[1].startswith("[  1/2] trial   0") and "complete after 1 retry" in lines[1]
+
+
+def test_a_trial_that_raised_is_not_trained_again(tmp_path):
+    from t2tsearch.results import load_trials
+    from tests.test_worker_loss import RAISED
+
+    searcher, run, _ = retrying_searcher(tmp_path, trials=2)
+    searcher.suggest("ray-1")
+    lose(searcher, "ray-1", RAISED)
+    assert searcher.suggest("ray-2")["trial_number"] == 1  # a new proposal, not a retry
+    row = load_trials(run.path).iloc[0]
+    assert row["status"] == "failed" and row["retries"] == 0
+    assert row["reason"] == "raised ValueError: its node has died of boredom"
+
+
+def test_a_trial_lost_past_its_retries_is_lost_and_counted_failed(tmp_path):
+    from t2tsearch.results import describe_counts, load_trials, status_counts
+    from tests.test_worker_loss import KILLED, NODE_LOST
+
+    searcher, run, lines = retrying_searcher(tmp_path, trials=1, max_retries=1)
+    first = searcher.suggest("ray-1")
+    lose(searcher, "ray-1", NODE_LOST)
+    assert searcher.suggest("ray-2") == first
+    lose(searcher, "ray-2", KILLED)
+    table = load_trials(run.path)
+    row = table.iloc[0]
+    assert row["status"] == "lost" and row["retries"] == 1
+    assert row["reason"] == ("its node was lost (node fe68cd53); then its worker process died "
+                             "(killed: SIGKILL or the kernel's OOM killer?): not trained again, "
+                             "its 1 retry spent (search.max_retries 1)")
+    assert status_counts(table) == {"failed": 1}
+    assert describe_counts(status_counts(table), table) == "1 failed (1 lost their worker)"
+    assert lines[-1].startswith("[  1/1]") and "| lost: its node was lost" in lines[-1]
+    # max_retries 0: lost at once.
+    (tmp_path / "none").mkdir()
+    searcher, run, _ = retrying_searcher(tmp_path / "none", trials=1, max_retries=0)
+    searcher.suggest("ray-1")
+    lose(searcher, "ray-1", KILLED)
+    assert load_trials(run.path).iloc[0]["reason"].endswith(
+        "not trained again, no retries (search.max_retries 0)")
+
+
+def test_with_the_budget_spent_the_search_waits_for_a_retry_before_it_finishes(tmp_path):
+    # Tune asks nothing more once told FINISHED: a trial still in flight could not be retried.
+    from ray.tune.search import Searcher
+
+    from tests.test_worker_loss import NODE_LOST
+
+    searcher, run, _ = retrying_searcher(tmp_path, trials=1)
+    first = searcher.suggest("ray-1")
+    assert searcher.suggest("ray-x") is None  # the budget is spent, a trial is in flight
+    lose(searcher, "ray-1", NODE_LOST)
+    assert searcher.suggest("ray-2") == first
+    assert searcher.suggest("ray-y") is None
+    searcher.on_trial_complete("ray-2", dict(DONE), error=False)
+    assert searcher.suggest("ray-z") == Searcher.FINISHED
+
+
+def test_a_retried_trial_goes_on_from_its_last_checkpoint(tmp_path):
+    from t2tsearch.results import load_trials
+    from tests.test_worker_loss import NODE_LOST
+
+    searcher, run, lines = retrying_searcher(tmp_path, trials=1, checkpoint=True)
+    first = searcher.suggest("ray-1")
+    assert first["checkpoint"] is True
+    folder = tmp_path / "checkpoint_000000"
+    folder.mkdir()
+    searcher.checkpointed("ray-1", str(folder))
+    searcher.on_trial_result("ray-1", dict(EPOCH_1))
+    lose(searcher, "ray-1", NODE_LOST)
+    assert "trained again from its last checkpoint (retry 1 of 2)" in lines[-1]
+    again = searcher.suggest("ray-2")
+    assert again == {**first, "resume_from": str(folder)}
+    searcher.on_trial_complete("ray-2", {**DONE, "epoch": 2, "accuracy_curve": [30.0, 61.0],
+                                         "resumed_from_epoch": 1}, error=False)
+    row = load_trials(run.path).iloc[0]
+    assert row["status"] == "complete" and row["epochs"] == 2
+    assert row["reason"] == ("trained again after: its node was lost (node fe68cd53) (resumed "
+                             "from epoch 1)")
+    assert not folder.exists()  # a trial with its result keeps no checkpoint

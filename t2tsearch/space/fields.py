@@ -102,7 +102,7 @@ SETTING_LIMITS: dict[str, tuple[float, float]] = {
     "train.epochs": (1, 10_000), "train.batch_size": (1, 65_536),
     "search.trials": (1, 100_000), "search.concurrency": (1, 1024),
     "search.grace_period": (1, 10_000), "search.cpus_per_trial": (0, 1024),
-    "search.gpus_per_trial": (0, 64),
+    "search.gpus_per_trial": (0, 64), "search.max_retries": (0, 100),
 }
 
 

@@ -225,6 +225,14 @@ class SearchSettings(_Strict):
     # architectures (t2tsearch.quota), `front` spends them all on the overall front; auto is
     # compare_groups when the space has groups (see SearchSpace.effective_goal).
     goal: Literal["auto", "compare_groups", "front"] = "auto"
+    # A trial whose worker process died (a signal, the OOM killer, its node lost) is trained
+    # again, on any node, up to this many times before it is recorded `lost`; a trial that
+    # raised is never retried (the same architecture would raise again).
+    max_retries: int = Field(default=2, ge=0)
+    # Each trial saves its state after every epoch (a Ray Tune checkpoint), so that one trained
+    # again after its worker died goes on from its last epoch. Off: a short proxy's epochs cost
+    # less to train again than to save (README, "Runs that survive their workers").
+    checkpoint: bool = False
 
     @property
     def effective_scheduler(self) -> str:
