@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+import t2tsearch.search as search
 from t2tsearch.cli import main
 
-from .test_search import grid_table, write_space
+from .test_search import TINY_SPACE, grid_table, write_space
 
 
 @pytest.fixture
@@ -64,3 +65,91 @@ def test_run_on_an_existing_cluster(local_cluster, tmp_path, capsys):
     assert code == 0, out
     assert "Pareto front" in out and out.count("] trial") == 2
     assert (tmp_path / "c" / "trials.csv").is_file()
+
+
+# ---- a node lost mid-run -----------------------------------------------------------------------
+# The node the next run loses, and the trial it held (module level: Tune pickles the searcher,
+# and a class defined in a test would be pickled with a Cluster, which holds locks).
+NODE_TO_LOSE: dict = {}
+
+
+class LosesANode(search.StudySearcher):
+    """Removes NODE_TO_LOSE's node the first time a trial on it reports an epoch. Tune's
+    function trainables wait at each report until the driver has taken it, so that trial is
+    still in flight, mid-training, when its node goes."""
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        node = NODE_TO_LOSE.get("node")
+        if node is not None and result.get("node") == node.node_id and not result.get("final"):
+            NODE_TO_LOSE["trial"] = self.live[trial_id].number
+            NODE_TO_LOSE.pop("node")
+            NODE_TO_LOSE["cluster"].remove_node(node)
+
+
+@pytest.fixture
+def two_nodes(monkeypatch):
+    """A Ray cluster of two 1-CPU nodes (and a head that runs no trial) on this machine:
+    (its address, the node that stays, the node to lose)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()  # a Ray started by an earlier test would be reused instead of attaching
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "include_dashboard": False,
+        "temp_dir": tempfile.mkdtemp(prefix="t2ts-2n-", dir="/tmp")})
+    try:
+        kept, doomed = cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster, kept, doomed
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_a_run_survives_a_lost_node(two_nodes, tmp_path, monkeypatch, capsys):
+    # Before: the trial on the lost node was recorded `failed` ("the trial raised an error"),
+    # used a trial of the budget and was never trained again; the run exited 65.
+    from t2tsearch.results import CONSUMED, load_trials
+
+    cluster, kept, doomed = two_nodes
+    parameters = {"backbone.depth": {"int": {"low": 1, "high": 3}},
+                  "backbone.head_dim": {"choice": [8, 16, 24, 32]}}
+    space = write_space(tmp_path, name="survivor", parameters=parameters,
+                        train={**TINY_SPACE["train"], "epochs": 3},
+                        search={"trials": 6, "concurrency": 2, "scheduler": "none",
+                                "sampler": "random", "seed": 1})
+    NODE_TO_LOSE.clear()
+    NODE_TO_LOSE.update(node=doomed, cluster=cluster)
+    monkeypatch.setattr(search, "StudySearcher", LosesANode)
+    # A table answers the trials (training is not what is tested); each reports its 3 epochs.
+    code = main(["run", str(space), "--out", str(tmp_path), "--name", "r", "--address",
+                 cluster.address, "--evaluator", grid_table(space, tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "trial" in NODE_TO_LOSE, "no trial reported from the node to lose"
+    assert doomed.node_id not in {node["NodeID"] for node in ray_nodes() if node["Alive"]}
+    table = load_trials(tmp_path / "r")
+    # The budget, trained to the end: nothing lost, nothing counted twice.
+    assert table["status"].isin(CONSUMED).sum() == 6
+    assert set(table["status"]) <= {"complete", "duplicate"}, table[["trial", "status"]]
+    trained = table[table["reused_from"].isna() & (table["status"] == "complete")]
+    # The trials landed on both nodes (told apart by Ray's own ids): one was on the lost node
+    # when it went, and was trained again on the other, as was everything after.
+    assert set(trained["node"]) <= {kept.node_id, doomed.node_id}, trained[["trial", "node"]]
+    lost = table[table["trial"] == NODE_TO_LOSE["trial"]].iloc[0]
+    assert lost["status"] == "complete" and lost["retries"] == 1
+    assert lost["node"] == kept.node_id
+    later = trained[trained["trial"] > lost["trial"]]
+    assert len(later) and (later["node"] == kept.node_id).all(), trained[["trial", "node"]]
+    assert lost["reason"] == f"trained again after: its node was lost (node {doomed.node_id[:8]})"
+    assert f"trial {lost['trial']} lost: its node was lost (node {doomed.node_id[:8]})" in out
+    assert (table["retries"] == 0).sum() == len(table) - 1
+
+
+def ray_nodes() -> list[dict]:
+    import ray
+
+    return ray.nodes()

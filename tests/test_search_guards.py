@@ -185,7 +185,7 @@ def test_a_trial_whose_worker_died_is_trained_again_and_uses_one_trial(tmp_path)
     from ray.tune.search import Searcher
 
     from t2tsearch.results import load_trials, status_counts
-    from tests.test_worker_loss import KILLED
+    from tests.ray_errors import KILLED
 
     searcher, run, lines = retrying_searcher(tmp_path, trials=2)
     first = searcher.suggest("ray-1")
@@ -214,7 +214,7 @@ def test_a_trial_whose_worker_died_is_trained_again_and_uses_one_trial(tmp_path)
 
 def test_a_trial_that_raised_is_not_trained_again(tmp_path):
     from t2tsearch.results import load_trials
-    from tests.test_worker_loss import RAISED
+    from tests.ray_errors import RAISED
 
     searcher, run, _ = retrying_searcher(tmp_path, trials=2)
     searcher.suggest("ray-1")
@@ -227,7 +227,7 @@ def test_a_trial_that_raised_is_not_trained_again(tmp_path):
 
 def test_a_trial_lost_past_its_retries_is_lost_and_counted_failed(tmp_path):
     from t2tsearch.results import describe_counts, load_trials, status_counts
-    from tests.test_worker_loss import KILLED, NODE_LOST
+    from tests.ray_errors import KILLED, NODE_LOST
 
     searcher, run, lines = retrying_searcher(tmp_path, trials=1, max_retries=1)
     first = searcher.suggest("ray-1")
@@ -256,7 +256,7 @@ def test_with_the_budget_spent_the_search_waits_for_a_retry_before_it_finishes(t
     # Tune asks nothing more once told FINISHED: a trial still in flight could not be retried.
     from ray.tune.search import Searcher
 
-    from tests.test_worker_loss import NODE_LOST
+    from tests.ray_errors import NODE_LOST
 
     searcher, run, _ = retrying_searcher(tmp_path, trials=1)
     first = searcher.suggest("ray-1")
@@ -270,7 +270,7 @@ def test_with_the_budget_spent_the_search_waits_for_a_retry_before_it_finishes(t
 
 def test_a_retried_trial_goes_on_from_its_last_checkpoint(tmp_path):
     from t2tsearch.results import load_trials
-    from tests.test_worker_loss import NODE_LOST
+    from tests.ray_errors import NODE_LOST
 
     searcher, run, lines = retrying_searcher(tmp_path, trials=1, checkpoint=True)
     first = searcher.suggest("ray-1")

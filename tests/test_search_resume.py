@@ -250,3 +250,60 @@ def test_invalid_results_use_the_budget_and_are_counted_as_invalid(tmp_path, cap
     progress = [line for line in out.splitlines() if line.startswith("[")]
     assert progress[-1].startswith("[  4/4]")
     assert f"{len(invalid)} invalid" in out
+
+
+# ---- a run killed while a trial's node is lost -------------------------------------------------
+# The driver of the first session: a table answers the trials (3 epochs each); the second trial
+# trained loses its node at its first epoch (Ray's own error, as Tune hands it over), and the
+# driver is killed with SIGKILL before anything else happens.
+KILLED_WHILE_LOST = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import t2tsearch.search as search
+from t2tsearch.cli import main
+from tests.ray_errors import NODE_LOST
+
+
+class LosesANodeThenDies(search.StudySearcher):
+    def on_trial_result(self, trial_id, result):
+        super().on_trial_result(trial_id, result)
+        trial = self.live.get(trial_id)
+        if trial is not None and trial.number == 1 and not result.get("final"):
+            self.on_trial_complete(trial_id, None, error=True)
+            self.trial_errored(trial_id, NODE_LOST)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+search.StudySearcher = LosesANodeThenDies
+sys.exit(main({args!r}))
+"""
+
+
+def test_a_run_killed_while_a_trial_s_node_is_lost_trains_it_again_first(tmp_path, ray_address):
+    # Before: the trial was recorded `failed` the moment its node was lost, so the resumed run
+    # never trained it again and exited 65.
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    args = tabular_run(tmp_path, "--sampler", "random", "--seed", "2", "--trials", "3",
+                       "--concurrency", "1", "--address", ray_address)
+    script = KILLED_WHILE_LOST.format(root=root, args=args)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=root)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    run_path = tmp_path / "r"
+    before = load_trials(run_path)
+    assert before.set_index("trial")["status"].to_dict() == {0: "complete", 1: "running"}
+    lost_id = before.loc[before["trial"] == 1, "config_id"].item()
+
+    assert main(["run", "--resume", str(run_path)]) == 0
+    table = load_trials(run_path)
+    row = table[table["trial"] == 1].iloc[0]
+    assert row["status"] == "interrupted"
+    assert row["reason"] == ("its node was lost (node fe68cd53), then the run was cut off before "
+                             "its retry; trained again first on resume")
+    # The resumed session's first trial is that architecture, trained to the end.
+    first = table[table["trial"] > 1].sort_values("trial").iloc[0]
+    assert first["config_id"] == lost_id and first["status"] == "complete"
+    assert status_counts(table) == {"complete": 3, "interrupted": 1}
