@@ -566,3 +566,38 @@ def test_the_test_set_is_measured_on_the_trained_model(data, monkeypatch):
     stopped = train_proxy(small_arch(), data, budget(epochs=2), on_epoch=lambda m: True,
                           test=test)
     assert stopped.status == "stopped" and stopped.test_acc is None
+
+
+@pytest.mark.parametrize("recipe", [{}, {"mixup": 0.8, "augment": "shift"}], ids=["plain", "mixup"])
+def test_a_training_resumed_from_its_state_ends_as_the_uninterrupted_one(data, recipe):
+    # A retried trial goes on from the state saved after an epoch (search.checkpoint): weights,
+    # optimizer, schedule, every random generator (mixup draws from numpy, augmentation from
+    # the batch order's) and the epochs before.
+    import io
+
+    import torch
+
+    straight = train_proxy(small_arch(), data, budget(epochs=3, **recipe))
+    states: list[bytes] = []
+
+    def save(state) -> None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)  # as the trainable does: the live tensors train on
+        states.append(buffer.getvalue())
+
+    cut = train_proxy(small_arch(), data, budget(epochs=3, **recipe), on_state=save,
+                      on_epoch=lambda metrics: metrics.epoch == 1)  # stopped after epoch 1
+    assert cut.status == "stopped" and len(states) == 1
+    state = torch.load(io.BytesIO(states[0]), weights_only=False)
+    assert state["epoch"] == 1
+    seen: list[EpochMetrics] = []
+    resumed = train_proxy(small_arch(), data, budget(epochs=3, **recipe), on_epoch=seen.append,
+                          resume=state)
+    assert [m.epoch for m in seen] == [2, 3]  # epoch 1 is not trained again
+    numbers = [[(m.epoch, m.val_acc, m.val_loss, m.train_loss) for m in r.epochs]
+               for r in (straight, resumed)]
+    assert numbers[0] == numbers[1]
+    # No state after the last epoch: the training is over, its result is what counts.
+    states.clear()
+    train_proxy(small_arch(), data, budget(epochs=2), on_state=save)
+    assert [torch.load(io.BytesIO(b), weights_only=False)["epoch"] for b in states] == [1]
