@@ -529,8 +529,9 @@ def run(
     if summary.failed:
         # 64 + N: a script can tell "N trials failed" apart from a user error (2). N is the
         # run's (any session's), the count the summary prints; interrupted trials are not in it.
-        typer.echo(f"{summary.failed} trial(s) failed (diverged, out of memory or raised); "
-                   f"see the reason column of the trials table", err=True)
+        typer.echo(f"{summary.failed} trial(s) failed (diverged, out of memory, raised or lost "
+                   f"their worker past search.max_retries); see the reason column of the trials "
+                   f"table", err=True)
         raise typer.Exit(64 + min(summary.failed, 63))
 
 

@@ -321,10 +321,12 @@ class StudySearcher:
             # A retry alone needs a whole GPU: new trials, taking fractions of the GPUs as
             # others free them, could keep it waiting for ever. They wait until it has run.
             return None
-        config = self._propose(trial_id)
+        # Having given up, it proposes nothing more (proposing again would repeat the search
+        # that gave up), but may still retry a trial in flight.
+        config = Searcher.FINISHED if self.gave_up else self._propose(trial_id)
         if config is not Searcher.FINISHED:
             return config
-        if self.budget_left <= 0 and not self.gave_up and self._may_retry():
+        if self._may_retry():
             return None  # ask again: a trial in flight may yet need its retry
         self.said_finished = True
         return config
@@ -875,7 +877,8 @@ class RunSummary:
 
     @property
     def failed(self) -> int:
-        """The run's trials that diverged, ran out of memory or raised (in any session)."""
+        """The run's trials that diverged, ran out of memory, raised or lost their worker on
+        every attempt (in any session)."""
         if self.table.empty:
             return 0
         return int(self.table["status"].isin(FAILED).sum())

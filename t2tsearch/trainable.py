@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from typing import Any
 
 from t2tsearch.arch import ArchConfig
@@ -55,28 +56,37 @@ def proxy_trainable(config: dict[str, Any]) -> None:
 
     checkpoints = spec == "train" and bool(config.get("checkpoint"))
     saved: list[str] = []  # the folder of this epoch's state, while it is reported
+    # Seconds in the per-epoch reports, saving a checkpoint included, reported with the outcome:
+    # benchmarks/bench_checkpoint.py measures what a checkpoint costs an epoch from it.
+    report_seconds = [0.0]
 
     def on_state(state: dict[str, Any]) -> None:
         import torch
 
+        started = time.perf_counter()
         folder = tempfile.mkdtemp(prefix="t2ts-state-")
         torch.save(state, os.path.join(folder, STATE_FILE))
         saved.append(folder)
+        report_seconds[0] += time.perf_counter() - started
 
     def on_epoch(metrics) -> None:
         if metrics.epoch >= budget.epochs:  # the last epoch is reported once, with the outcome
             return
         report = {**epoch_metrics(metrics), "status": "running", "final": False}
         if not saved:
+            started = time.perf_counter()
             tune.report(report)
+            report_seconds[0] += time.perf_counter() - started
             return
         import shutil
 
         folder = saved.pop()
+        started = time.perf_counter()
         try:  # Tune copies the folder into the run directory before report returns
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+            report_seconds[0] += time.perf_counter() - started
 
     resumed = 0  # the epoch a retried trial's training went on from
     if checkpoints:
@@ -94,6 +104,7 @@ def proxy_trainable(config: dict[str, Any]) -> None:
     final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
     if resumed:
         final["resumed_from_epoch"] = resumed
+    final["report_seconds"] = report_seconds[0]
     if result.epochs:
         final.update(epoch_metrics(result.epochs[-1]))
     final.update({
