@@ -18,8 +18,9 @@ from .conftest import tiny_arch
 
 def trial_config(**budget) -> dict:
     cfg = tiny_arch(**{"backbone.depth": 1})
-    train = TrainBudget(img_size=28, epochs=1, batch_size=50, measure_latency=False,
-                        train_subset=100, val_subset=50, **budget)
+    train = TrainBudget(**{"img_size": 28, "epochs": 1, "batch_size": 50,
+                           "measure_latency": False, "train_subset": 100, "val_subset": 50,
+                           **budget})
     return {"arch": cfg.to_json(), "budget": train.model_dump(mode="json"), "macs": 1,
             "params": 1, "cpus": 1, "evaluator": "train"}
 
@@ -32,6 +33,7 @@ def reports(monkeypatch) -> list[dict]:
     monkeypatch.setattr(ray.tune, "report", collected.append)
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
+    monkeypatch.setattr("t2tsearch.trainable.current_node", lambda: "node-1")
     return collected
 
 
@@ -69,3 +71,41 @@ def test_the_device_label_names_the_gpu_and_ray_s_id():
     on_gpu = TrainResult("complete", device="cuda:0", device_name="NVIDIA H200")
     assert device_label(on_gpu, ["3"]) == "cuda:0 (NVIDIA H200, Ray GPU 3)"
     assert device_label(TrainResult("complete", device="cpu"), []) == "cpu"
+
+
+def test_a_trial_saves_its_state_each_epoch_and_its_retry_goes_on_from_it(reports, monkeypatch,
+                                                                         tmp_path):
+    # search.checkpoint: each epoch's report but the last carries a checkpoint, which Tune
+    # copies into the run directory before report returns (here: into tmp_path); a retry given
+    # one goes on from it and ends where the uninterrupted trial ended.
+    import shutil
+    from pathlib import Path
+
+    copies: list[Path] = []
+
+    def report(metrics: dict, checkpoint=None) -> None:
+        if checkpoint is not None:
+            copies.append(tmp_path / f"copy{len(copies)}")
+            shutil.copytree(checkpoint.path, copies[-1])
+            metrics = {**metrics, "checkpoint": copies[-1]}
+        reports.append(metrics)
+
+    monkeypatch.setattr(ray.tune, "report", report)
+    config = {**trial_config(epochs=3), "checkpoint": True}
+    proxy_trainable(config)
+    straight = reports[-1]
+    assert straight["status"] == "complete" and straight["node"] == "node-1"
+    saved = [r["checkpoint"] for r in reports if "checkpoint" in r]
+    assert [r["epoch"] for r in reports if "checkpoint" in r] == [1, 2]
+    assert "resumed_from_epoch" not in straight
+    reports.clear()
+    proxy_trainable({**config, "resume_from": str(saved[1])})
+    assert len(reports) == 1  # epoch 3, the last, is reported once, with the outcome
+    retried = reports[0]
+    assert retried["resumed_from_epoch"] == 2 and retried["epoch"] == 3
+    assert retried["accuracy_curve"] == straight["accuracy_curve"]
+    # A folder this node cannot see: trained from scratch, to the same end.
+    reports.clear()
+    proxy_trainable({**config, "resume_from": str(tmp_path / "elsewhere")})
+    assert reports[-1]["accuracy_curve"] == straight["accuracy_curve"]
+    assert "resumed_from_epoch" not in reports[-1]
