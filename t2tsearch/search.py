@@ -582,10 +582,13 @@ class StudySearcher:
         # Until its retry starts, a driver killed now leaves it to --resume (mark_interrupted).
         trial.set_user_attr("awaiting_retry", True)
         config = dict(self.configs.get(trial_id, {}))
-        config.pop("resume_from", None)
         checkpoint = self.checkpoints.pop(trial_id, None)
         if checkpoint is not None:
+            # A newer one than the checkpoint this attempt went on from, if it had one.
+            if config.get("resume_from"):
+                shutil.rmtree(config["resume_from"], ignore_errors=True)
             config["resume_from"] = checkpoint
+        checkpoint = config.get("resume_from")
         self.configs[trial_id] = config
         self.retry_queue.append(trial_id)
         self.progress.echo(f"trial {trial.number} lost: {reason}; trained again"
@@ -616,28 +619,27 @@ class StudySearcher:
             self.seconds.pop(trial_id, None)
             self.running_ids.pop(trial.user_attrs.get("config_id", ""), None)
             self.nodes.pop(trial_id, None)
-            self._drop_checkpoint(trial_id)
+            self._drop_checkpoints(trial_id, self.configs.pop(trial_id, {}))
             mark_interrupted(self.study, trial, dict(trial.params))
             self.progress.finished(self.trials_csv.add(self.study, trial))
             count += 1
         self.retry_queue.clear()
         return count
 
-    def _drop_checkpoint(self, trial_id: str) -> None:
+    def _drop_checkpoints(self, trial_id: str, config: dict[str, Any]) -> None:
         """A trial with a result (or interrupted: trained again from scratch on resume) needs
-        its checkpoint no more: a model's weights and optimizer state, per trial, would add up."""
-        path = self.checkpoints.pop(trial_id, None)
-        if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
+        its checkpoints no more, its latest and the one its attempt went on from: a model's
+        weights and optimizer state, per trial, would add up."""
+        for path in (self.checkpoints.pop(trial_id, None), config.get("resume_from")):
+            if path:
+                shutil.rmtree(path, ignore_errors=True)
 
     def _record_outcome(self, trial_id: str, result: dict | None, error: str | None,
                         lost: list[str] | None = None) -> None:
         trial = self.live.pop(trial_id, None)
         config = self.configs.pop(trial_id, {})
         alone = config.get("alone", False)
-        self._drop_checkpoint(trial_id)
-        if config.get("resume_from"):  # the checkpoint this attempt went on from
-            shutil.rmtree(config["resume_from"], ignore_errors=True)
+        self._drop_checkpoints(trial_id, config)
         node = self.nodes.pop(trial_id, None)
         if trial is None:
             return

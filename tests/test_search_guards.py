@@ -270,7 +270,7 @@ def test_with_the_budget_spent_the_search_waits_for_a_retry_before_it_finishes(t
 
 def test_a_retried_trial_goes_on_from_its_last_checkpoint(tmp_path):
     from t2tsearch.results import load_trials
-    from tests.ray_errors import NODE_LOST
+    from tests.ray_errors import KILLED, NODE_LOST
 
     searcher, run, lines = retrying_searcher(tmp_path, trials=1, checkpoint=True)
     first = searcher.suggest("ray-1")
@@ -283,10 +283,14 @@ def test_a_retried_trial_goes_on_from_its_last_checkpoint(tmp_path):
     assert "trained again from its last checkpoint (retry 1 of 2)" in lines[-1]
     again = searcher.suggest("ray-2")
     assert again == {**first, "resume_from": str(folder)}
-    searcher.on_trial_complete("ray-2", {**DONE, "epoch": 2, "accuracy_curve": [30.0, 61.0],
+    # Lost again before its next checkpoint: the one it went on from still stands.
+    lose(searcher, "ray-2", KILLED)
+    assert searcher.suggest("ray-3") == again
+    searcher.on_trial_complete("ray-3", {**DONE, "epoch": 2, "accuracy_curve": [30.0, 61.0],
                                          "resumed_from_epoch": 1}, error=False)
     row = load_trials(run.path).iloc[0]
-    assert row["status"] == "complete" and row["epochs"] == 2
-    assert row["reason"] == ("trained again after: its node was lost (node fe68cd53) (resumed "
-                             "from epoch 1)")
+    assert row["status"] == "complete" and row["epochs"] == 2 and row["retries"] == 2
+    assert row["reason"] == ("trained again after: its node was lost (node fe68cd53); then its "
+                             "worker process died (killed: SIGKILL or the kernel's OOM killer?) "
+                             "(resumed from epoch 1)")
     assert not folder.exists()  # a trial with its result keeps no checkpoint
