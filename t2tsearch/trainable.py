@@ -131,7 +131,9 @@ def train_with_checkpoints(cfg: ArchConfig, budget, on_epoch, on_state,
     resume = None
     if resume_from and os.path.isfile(os.path.join(resume_from, STATE_FILE)):
         # The run's own file, written by torch.save above: its random states are not tensors.
-        resume = torch.load(os.path.join(resume_from, STATE_FILE), weights_only=False)
+        # Onto the CPU first: the retry may run on another device (training moves it there).
+        resume = torch.load(os.path.join(resume_from, STATE_FILE), map_location="cpu",
+                            weights_only=False)
     result = train_proxy(cfg, None, budget, on_epoch, on_state=on_state, resume=resume)
     return result, int(resume["epoch"]) if resume else 0
 
