@@ -28,6 +28,10 @@ RUN_ELSEWHERE = {
     "t2tsearch run spaces/deep_narrow.yaml": "a search of half an hour; its space is validated in "
     "tests/test_space.py and the same flags are exercised in tests/test_search*.py",
     "ray start": "needs a Ray cluster of several machines",
+    "t2tsearch report results/deep_narrow": "needs the half-hour run above; tests/test_report.py "
+    "builds reports of runs made in the tests",
+    "t2tsearch confirm results/deep_narrow": "an hour of training after the run above; "
+    "tests/test_confirm.py confirms runs made in the tests, --epochs and --controls included",
     "sudo apt-get install dataset-fashion-mnist": "installs a system package: .ci/run does it "
     "(as root, without sudo); tests/test_data.py reads the files it installs",
     "python3 benchmarks/": "benchmarks take minutes to hours; their --quick forms run in "
