@@ -23,7 +23,7 @@ import numpy as np
 from t2tsearch.arch import ArchConfig, recorded_id
 from t2tsearch.budget import TrainBudget
 from t2tsearch.errors import UserError
-from t2tsearch.outcome import EpochCallback, EpochMetrics, TrainResult
+from t2tsearch.outcome import EpochCallback, EpochMetrics, StateCallback, TrainResult
 
 
 def trial_seed(run_seed: int, trial_number: int) -> int:
@@ -54,7 +54,12 @@ class TrainerEvaluator:
 
     def evaluate(self, cfg: ArchConfig, budget: TrainBudget,
                  on_epoch: EpochCallback | None = None,
-                 trial_seed: int | None = None, test: bool = False) -> TrainResult:
+                 trial_seed: int | None = None, test: bool = False,
+                 on_state: StateCallback | None = None,
+                 resume: dict[str, Any] | None = None) -> TrainResult:
+        """`on_state` receives the training's state after each epoch but the last, and
+        `resume` (such a state) makes the training go on from its epoch (search.checkpoint: a
+        retried trial); a table has neither, so only training takes them."""
         # Training is seeded by budget.seed alone (the run's train.seed, or confirm's extra
         # seeds): the trial seed exists for tables, which have no other source of noise.
         from t2tsearch.data import load_test_data
@@ -63,7 +68,8 @@ class TrainerEvaluator:
         # None for a dataset without a test set of its own (mnist5k, imagefolder).
         test_images = (load_test_data(budget.dataset, budget.img_size, budget.data_dir)
                        if test else None)
-        return train_proxy(cfg, None, budget, on_epoch, test=test_images)
+        return train_proxy(cfg, None, budget, on_epoch, test=test_images, on_state=on_state,
+                           resume=resume)
 
 
 class TableEvaluator:

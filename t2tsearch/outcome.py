@@ -67,3 +67,5 @@ class TrainResult:
 
 # Return True to stop training after this epoch (early stopping by a scheduler).
 EpochCallback = Callable[[EpochMetrics], "bool | None"]
+# Gets a training's state after an epoch (train_proxy's `on_state`), for a checkpoint.
+StateCallback = Callable[[dict[str, Any]], None]

@@ -32,11 +32,9 @@ from t2tsearch.errors import InfeasibleArchError
 # imports it); imported here too so that `from t2tsearch.train import TrainResult` keeps working.
 from t2tsearch.outcome import EpochCallback as EpochCallback
 from t2tsearch.outcome import EpochMetrics as EpochMetrics
+from t2tsearch.outcome import StateCallback as StateCallback
 from t2tsearch.outcome import TrainResult as TrainResult
 from t2tsearch.outcome import TrainStatus as TrainStatus
-
-# Gets a training's state after an epoch (train_proxy's `on_state`), for a checkpoint.
-StateCallback = Callable[[dict[str, Any]], None]
 
 # Learning rate at the start of warm-up and at the end of the cosine, as fractions of budget.lr.
 WARMUP_START_FRACTION = 0.01

@@ -88,19 +88,20 @@ def proxy_trainable(config: dict[str, Any]) -> None:
             shutil.rmtree(folder, ignore_errors=True)
             report_seconds[0] += time.perf_counter() - started
 
+    # "train" by default: proxy training; "table:FILE" answers from a tabular benchmark.
+    # The trial seed picks a table's seed of this architecture; training ignores it.
+    evaluator = evaluator_from_spec(spec)
+    saving: dict[str, Any] = {}
     resumed = 0  # the epoch a retried trial's training went on from
     if checkpoints:
-        # A training that saves its state each epoch, or goes on from a saved one, is
-        # train_proxy's own (a table has no state to save).
-        result, resumed = train_with_checkpoints(cfg, budget, on_epoch, on_state,
-                                                 config.get("resume_from"))
-    else:
-        # "train" by default: proxy training; "table:FILE" answers from a tabular benchmark.
-        # The trial seed picks a table's seed of this architecture; training ignores it.
-        evaluator = evaluator_from_spec(spec)
-        # `test`: confirm's re-trainings measure the dataset's test set too; a search's never.
-        result = evaluator.evaluate(cfg, budget, on_epoch, trial_seed=config.get("trial_seed"),
-                                    test=bool(config.get("test", False)))
+        # The training saves its state each epoch, and a retry goes on from the last one saved
+        # (a table has no state to save).
+        resume = saved_state(config.get("resume_from"))
+        saving = {"on_state": on_state, "resume": resume}
+        resumed = int(resume["epoch"]) if resume else 0
+    # `test`: confirm's re-trainings measure the dataset's test set too; a search's never.
+    result = evaluator.evaluate(cfg, budget, on_epoch, trial_seed=config.get("trial_seed"),
+                                test=bool(config.get("test", False)), **saving)
     final: dict[str, Any] = {"epoch": result.epochs_completed, **fixed}
     if resumed:
         final["resumed_from_epoch"] = resumed
@@ -118,24 +119,18 @@ def proxy_trainable(config: dict[str, Any]) -> None:
     tune.report(final)
 
 
-def train_with_checkpoints(cfg: ArchConfig, budget, on_epoch, on_state,
-                           resume_from: str | None) -> tuple[TrainResult, int]:
-    """train_proxy with a state saved after each epoch (`on_state`), going on from the one in
-    the checkpoint folder `resume_from` when there is one; (its result, the epoch it went on
-    from, 0 from scratch). A folder this node cannot see (a cluster whose nodes do not share
-    the run directory) starts the training from scratch."""
+def saved_state(resume_from: str | None) -> dict[str, Any] | None:
+    """The training state in the checkpoint folder `resume_from` (train_proxy's `on_state`), or
+    None: no folder, or one this node cannot see (a cluster whose nodes do not share the run
+    directory), and the training starts from scratch."""
+    if not resume_from or not os.path.isfile(os.path.join(resume_from, STATE_FILE)):
+        return None
     import torch
 
-    from t2tsearch.train import train_proxy
-
-    resume = None
-    if resume_from and os.path.isfile(os.path.join(resume_from, STATE_FILE)):
-        # The run's own file, written by torch.save above: its random states are not tensors.
-        # Onto the CPU first: the retry may run on another device (training moves it there).
-        resume = torch.load(os.path.join(resume_from, STATE_FILE), map_location="cpu",
-                            weights_only=False)
-    result = train_proxy(cfg, None, budget, on_epoch, on_state=on_state, resume=resume)
-    return result, int(resume["epoch"]) if resume else 0
+    # The run's own file, written by torch.save above: its random states are not tensors.
+    # Onto the CPU first: the retry may run on another device (training moves it there).
+    return torch.load(os.path.join(resume_from, STATE_FILE), map_location="cpu",
+                      weights_only=False)
 
 
 def current_node() -> str:

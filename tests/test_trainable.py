@@ -109,3 +109,20 @@ def test_a_trial_saves_its_state_each_epoch_and_its_retry_goes_on_from_it(report
     proxy_trainable({**config, "resume_from": str(tmp_path / "elsewhere")})
     assert reports[-1]["accuracy_curve"] == straight["accuracy_curve"]
     assert "resumed_from_epoch" not in reports[-1]
+
+
+def test_a_checkpointed_trial_still_measures_the_test_set(reports, monkeypatch, tmp_path):
+    # confirm's re-trainings with search.checkpoint on go through the same evaluator as without:
+    # their test accuracy (one of TEST_COUNTS on this fake set) is measured and reported.
+    from tests.test_confirm import TEST_COUNTS, fashion_with_a_constant_test_set
+
+    monkeypatch.setattr(ray.tune, "report",
+                        lambda metrics, checkpoint=None: reports.append(metrics))
+    fashion_with_a_constant_test_set(tmp_path / "fashion")
+    config = {**trial_config(epochs=2, dataset="fashion_mnist",
+                             data_dir=str(tmp_path / "fashion"), val_size=50,
+                             train_subset=None, val_subset=None),
+              "checkpoint": True, "test": True}
+    proxy_trainable(config)
+    final = reports[-1]
+    assert final["status"] == "complete" and final["test_accuracy"] in TEST_COUNTS
