@@ -537,6 +537,10 @@ class StudySearcher:
             # once more alone before `oom` becomes the architecture's result.
             trial = self.live[trial_id]
             trial.set_user_attr("oom_shared", str(result.get("reason", "")))
+            # Alone, it trains from scratch: its checkpoints (search.checkpoint) go now, or
+            # nothing would ever delete them, and its curve starts again (_retry).
+            self._drop_checkpoints(trial_id, config)
+            config = {key: value for key, value in config.items() if key != "resume_from"}
             self.configs[trial_id] = {**config, "alone": True}
             self.retry_queue.append(trial_id)
             self.progress.echo(f"trial {trial.number} ran out of memory sharing a GPU "

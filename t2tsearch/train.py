@@ -124,7 +124,10 @@ def train_proxy(cfg: ArchConfig, data: ProxyData | None, budget: TrainBudget,
         # back to the device now, so that a worker Ray reuses starts the next trial clean
         # instead of keeping this one's peak cached.
         _free_memory(device)
-    return dataclasses.replace(result, seconds=time.perf_counter() - started,
+    # A training that went on from a saved state took the seconds of its earlier epochs too
+    # (the attempts' start-up aside): the trial's cost is all of them, not this attempt's.
+    carried = sum(float(metrics["seconds"]) for metrics in resume["history"]) if resume else 0.0
+    return dataclasses.replace(result, seconds=time.perf_counter() - started + carried,
                                device=str(device), device_name=device_name(device))
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 import re
 
 # How the error itself opens, after Tune's "Failure # N" line: Ray's own failures only.
-RAY_FAILURE = ("The actor ", "The worker died unexpectedly", "The node ",
+# "The actor died" only: Ray's other actor errors ("The actor is not schedulable", "The actor
+# never ran - it was cancelled") are no worker's death, and training again would meet them again.
+RAY_FAILURE = ("The actor died", "The worker died unexpectedly", "The node ",
                "Task was killed due to the node running low on memory")
 # An actor whose creation raised died of an exception: retrying would raise again.
 RAISED_IN_CREATION = "error raised in its creation task"

@@ -294,3 +294,27 @@ def test_a_retried_trial_goes_on_from_its_last_checkpoint(tmp_path):
                              "worker process died (killed: SIGKILL or the kernel's OOM killer?) "
                              "(resumed from epoch 1)")
     assert not folder.exists()  # a trial with its result keeps no checkpoint
+
+
+def test_a_checkpointed_trial_out_of_memory_on_a_shared_gpu_starts_again_alone(tmp_path):
+    # Alone on a whole GPU it trains from scratch: its checkpoints are deleted (nothing else
+    # would), the retry is given none, and the earlier attempt's epochs are not its curve.
+    from tests.ray_errors import NODE_LOST
+
+    searcher, _, _ = retrying_searcher(tmp_path, trials=1, checkpoint=True, gpus_per_trial=0.25)
+    first = searcher.suggest("ray-1")
+    older, newer = tmp_path / "checkpoint_000000", tmp_path / "checkpoint_000001"
+    older.mkdir()
+    searcher.checkpointed("ray-1", str(older))
+    searcher.on_trial_result("ray-1", dict(EPOCH_1))
+    lose(searcher, "ray-1", NODE_LOST)
+    resumed = searcher.suggest("ray-2")
+    assert resumed["resume_from"] == str(older)
+    newer.mkdir()
+    searcher.checkpointed("ray-2", str(newer))
+    searcher.on_trial_result("ray-2", {**EPOCH_1, "epoch": 2, "accuracy": 40.0})
+    searcher.on_trial_complete("ray-2", {**OOM, "epoch": 2}, error=False)
+    alone = searcher.suggest("ray-3")
+    assert alone == {**first, "alone": True}  # no resume_from
+    assert not older.exists() and not newer.exists()
+    assert searcher.curves["ray-3"] == []

@@ -597,6 +597,8 @@ def test_a_training_resumed_from_its_state_ends_as_the_uninterrupted_one(data, r
     numbers = [[(m.epoch, m.val_acc, m.val_loss, m.train_loss) for m in r.epochs]
                for r in (straight, resumed)]
     assert numbers[0] == numbers[1]
+    # Its time is the whole training's, epoch 1's (trained before the cut) included.
+    assert resumed.seconds >= sum(m.seconds for m in resumed.epochs)
     # No state after the last epoch: the training is over, its result is what counts.
     states.clear()
     train_proxy(small_arch(), data, budget(epochs=2), on_state=save)

@@ -15,7 +15,12 @@ from tests.ray_errors import CREATION_RAISED, KILLED, MEMORY_MONITOR, NODE_LOST,
                      "on memory)"),
     (RAISED, None), (CREATION_RAISED, None), (None, None), ("", None),
     ("Traceback (most recent call last):\n  ...\nKeyboardInterrupt\n", None),
+    # Ray's actor errors that are no worker's death: trained again, they would fail again.
+    ("Failure # 1 (occurred at 2026-12-04_12-00-00)\nThe actor is not schedulable: The node "
+     "specified via NodeAffinitySchedulingStrategy doesn't exist any more.", None),
+    ("Failure # 1 (occurred at 2026-12-04_12-00-00)\nThe actor never ran - it was cancelled "
+     "before it started running.", None),
 ], ids=["kill-9", "node", "memory-monitor", "raised", "creation-raised", "none", "empty",
-        "interrupt"])
+        "interrupt", "not-schedulable", "cancelled"])
 def test_ray_s_own_failures_are_lost_workers_and_exceptions_are_not(text, reason):
     assert worker_lost(text) == reason
