@@ -129,7 +129,12 @@ class ParetoASHA(FIFOScheduler):
         if progress is None or result.get("final") or progress >= self.max_t:
             return TrialScheduler.CONTINUE
         config = getattr(trial, "config", None) or {}
-        return self.decide(trial.trial_id, float(progress), result,
+        # A trial trained again after its worker died (t2tsearch.search) is a new Tune trial of
+        # the same search trial: keyed by the search's trial number, it is one entry per rung,
+        # judged once at each, not a second competitor beside its own lost attempt.
+        key = (f"trial {config['trial_number']}" if config.get("trial_number") is not None
+               else trial.trial_id)
+        return self.decide(key, float(progress), result,
                            groups=tuple(config.get("groups") or ()),
                            protected=bool(config.get(FILLS_QUOTA)))
 

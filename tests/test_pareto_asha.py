@@ -122,3 +122,21 @@ def test_groups_and_quota_reach_the_scheduler_through_the_trial_config():
     result = {"epoch": 1, "accuracy": 10.0, "macs": 5.0}
     assert scheduler.on_trial_result(None, Trial(), result) == TrialScheduler.CONTINUE
     assert scheduler.bracket_of["slow"] == ("deep_narrow",)
+
+
+def test_a_trial_trained_again_is_one_competitor_judged_once_per_rung():
+    # A retry after a lost worker is a new Tune trial of the same search trial (trial_number):
+    # it must not rank against its own lost attempt, nor be judged again at a rung it passed.
+    class Attempt:
+        def __init__(self, trial_id: str) -> None:
+            self.trial_id, self.config = trial_id, {"trial_number": 7}
+
+    scheduler = _scheduler()
+    for i in range(2):  # two others at rung 1, both well behind
+        scheduler.decide(f"other{i}", 1, {"accuracy": 10.0, "macs": 9.0})
+    first = {"epoch": 1, "accuracy": 50.0, "macs": 1.0}
+    assert scheduler.on_trial_result(None, Attempt("ray-1"), first) == TrialScheduler.CONTINUE
+    # Its retry, from scratch and this time worse at epoch 1: it passed rung 1 already.
+    again = {"epoch": 1, "accuracy": 5.0, "macs": 9.5}
+    assert scheduler.on_trial_result(None, Attempt("ray-2"), again) == TrialScheduler.CONTINUE
+    assert len(scheduler.recorded[1]) == 3
