@@ -4,6 +4,7 @@ accuracy difference at matched MACs with a bootstrap interval, summed up in one 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -235,6 +236,16 @@ def matched_difference(first: pd.DataFrame, second: pd.DataFrame, names: tuple[s
     return MatchedDifference(a_name, b_name, float(low), float(high), difference, ci_low,
                              ci_high, why, counts, tost_low, tost_high, margin, detectable,
                              pooled)
+
+
+def group_quota(trials: int, groups: int) -> int:
+    """Full-budget architectures each of `groups` groups is owed out of a budget of `trials`
+    under `goal: compare_groups` (the searcher's gate: t2tsearch.engine.quota): half the budget
+    shared out, at least the verdict's minimum per group, and at most what the budget can give
+    every group (`t2tsearch validate` says when that is below the minimum)."""
+    if groups <= 0:
+        return 0
+    return min(max(MIN_TRIALS, math.ceil(trials / (2 * groups))), trials // groups)
 
 
 def detectable_difference(standard_error: float, df: int, power: float = POWER) -> float:

@@ -10,27 +10,17 @@ half the budget (plus one per group), the rest left to the overall front.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
 from t2tsearch.arch import trial_config_id
-from t2tsearch.groups import MIN_TRIALS
+from t2tsearch.groups import group_quota as group_quota
 
 # Trial attribute (and Ray trial config key) marking a trial that fills a group's quota: the
 # early-stopping scheduler never stops it, and while it trains it counts towards the quota.
 FILLS_QUOTA = "fills_quota"
-
-
-def group_quota(trials: int, groups: int) -> int:
-    """Full-budget architectures each of `groups` groups is owed out of a budget of `trials`:
-    half the budget shared out, at least the verdict's minimum per group, and at most what the
-    budget can give every group (`t2tsearch validate` says when that is below the minimum)."""
-    if groups <= 0:
-        return 0
-    return min(max(MIN_TRIALS, math.ceil(trials / (2 * groups))), trials // groups)
 
 
 @dataclass(frozen=True)

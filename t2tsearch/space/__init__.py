@@ -1,11 +1,12 @@
 """Search spaces: a YAML file read, checked, sampled and surveyed; one module per job.
 
-`schema` (the pydantic models), `load` (the safe YAML loader and its limits), `checks` (what a
-space must satisfy beyond its schema), `fields` (what may be searched, and the limits on fields and
-settings), `errors` (problems as one line), `counts` (50M, 1.5G), `sampling` (values to an
-ArchConfig, define-by-run draws), `feasibility` (rejection before training) and `survey` (the
-size of a space and what `t2tsearch validate` reports). The names below are the ones callers
-import from `t2tsearch.space`; none of these modules imports torch.
+`sections` (the pydantic models of a space's parts), `schema` (`SearchSpace`: the whole,
+validated), `load` (the safe YAML loader and its limits), `checks` (what a space must satisfy
+beyond its schema), `fields` (what may be searched, and the limits on fields and settings),
+`errors` (problems as one line), `counts` (50M, 1.5G), `sampling` (values to an ArchConfig,
+define-by-run draws), `feasibility` (rejection before training) and `survey` (the size of a space
+and what `t2tsearch validate` reports). The names below are the ones callers import from
+`t2tsearch.space`; none of these modules imports torch.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from t2tsearch.space.sampling import (
     sample_random,
     suggest,
 )
-from t2tsearch.space.schema import (
+from t2tsearch.space.schema import SearchSpace
+from t2tsearch.space.sections import (
     MAX_CHOICES,
     Constraints,
     FloatRange,
@@ -55,7 +57,6 @@ from t2tsearch.space.schema import (
     Parameter,
     SamplerName,
     SearchSettings,
-    SearchSpace,
 )
 from t2tsearch.space.survey import (
     SIZE_WORK,

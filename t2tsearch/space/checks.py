@@ -3,7 +3,6 @@ objectives, the constraints and the run settings."""
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -25,14 +24,12 @@ from t2tsearch.space.fields import (
     over_limit,
     split_index,
 )
-
-if typing.TYPE_CHECKING:
-    from t2tsearch.space.schema import Parameter, SearchSpace
+from t2tsearch.space.sections import Parameter, SpaceFields
 
 MAX_GRID = 1_000_000  # points of a grid-sampler search, listed by optuna's GridSampler
 
 
-def _check_settings(space: SearchSpace) -> None:
+def _check_settings(space: SpaceFields) -> None:
     for path, (least, most) in SETTING_LIMITS.items():
         section, name = path.split(".")
         value = getattr(getattr(space, section), name)
@@ -50,7 +47,7 @@ class Problem(Exception):
         self.reason = reason
 
 
-def check_semantics(space: SearchSpace) -> None:
+def check_semantics(space: SpaceFields) -> None:
     """Every check, in order; raises Problem at the first that fails. Sets the space's resolved
     base, parsed `when` conditions and groups as it goes."""
     _check_settings(space)
@@ -98,7 +95,7 @@ def check_semantics(space: SearchSpace) -> None:
                               f"(at {path}); search it with another sampler")
 
 
-def _resolve_base(space: SearchSpace) -> ArchConfig:
+def _resolve_base(space: SpaceFields) -> ArchConfig:
     dataset = space.train.dataset
     if dataset not in DATASETS:
         raise Problem("train.dataset", f"unknown dataset '{dataset}'"
@@ -132,7 +129,7 @@ def _resolve_base(space: SearchSpace) -> ArchConfig:
     return cfg.replace(img_size=space.train.img_size, in_chans=in_chans, num_classes=num_classes)
 
 
-def _check_val_size(space: SearchSpace) -> None:
+def _check_val_size(space: SpaceFields) -> None:
     # Checked here against the dataset's known size, so that a space asking for too many is
     # refused before a run starts; load_data checks the files it finds too.
     info = DATASETS[space.train.dataset]
@@ -142,7 +139,7 @@ def _check_val_size(space: SearchSpace) -> None:
                                         f"training images of {info.name}; hold out fewer")
 
 
-def _check_parameter(space: SearchSpace, position: int, path: str, param: Parameter) -> None:
+def _check_parameter(space: SpaceFields, position: int, path: str, param: Parameter) -> None:
     where = f"parameters.{path}"
     if path not in SEARCHABLE:
         if path in NOT_SEARCHABLE:
@@ -201,7 +198,7 @@ def _check_value(adapter: TypeAdapter, value: Any, where: str, path: str) -> Non
         raise Problem(where, reason)
 
 
-def _check_objectives(space: SearchSpace) -> None:
+def _check_objectives(space: SpaceFields) -> None:
     seen = set()
     for index, objective in enumerate(space.objectives):
         if objective.metric in seen:
@@ -212,7 +209,7 @@ def _check_objectives(space: SearchSpace) -> None:
                           "latency needs train.measure_latency: true")
 
 
-def _check_constraints(space: SearchSpace, base: ArchConfig) -> None:
+def _check_constraints(space: SpaceFields, base: ArchConfig) -> None:
     """Constraints that are impossible whatever is sampled, caught before any sampling."""
     c = space.constraints
     if c.min_tokens is not None and c.max_tokens is not None and c.min_tokens > c.max_tokens:
