@@ -501,7 +501,7 @@ def test_deep_narrow_groups_cover_the_same_mac_range():
 def test_readme_example_is_a_valid_space(tmp_path):
     import re
 
-    text = (SPACES / "README.md").read_text()
+    text = (SPACES.parent / "docs" / "spaces.md").read_text()
     example = re.search(r"## A complete example\n\n```yaml\n(.*?)```", text, re.S).group(1)
     space, survey = validate_space(write(tmp_path, example, "example.yaml"), samples=100,
                                    cost_budget_s=0)
