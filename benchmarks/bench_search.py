@@ -68,11 +68,12 @@ def true_front(table_path: Path, space: Any) -> TrueFront:
     """Hypervolume of every architecture of the table at its mean final accuracy over the
     table's complete seeds of it (a seed that diverged or failed is left out of the mean; an
     architecture with no complete seed is not complete), under the reference a run of `space`
-    would choose (t2tsearch.pareto.run_reference): accuracy at chance level, each cost at the
+    would choose (t2tsearch.results.reference.run_reference): accuracy at chance level, each cost at the
     space's constraint or, without one, 1.1 x its largest value over the table's complete
     architectures. A one-seed table gives its seed-0 rows, as before."""
     from t2tsearch.evaluator import read_table
-    from t2tsearch.pareto import hypervolume, objective_specs, run_reference
+    from t2tsearch.pareto import hypervolume, objective_specs
+    from t2tsearch.results.reference import run_reference
 
     specs, epochs = objective_specs(space.objectives), space.train.epochs
 

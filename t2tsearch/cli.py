@@ -14,7 +14,7 @@ from t2tsearch.budget import DEFAULT_VAL_SIZE
 from t2tsearch.errors import UserError
 
 if TYPE_CHECKING:
-    from t2tsearch.results import RunDir
+    from t2tsearch.results.run import Run
     from t2tsearch.space.schema import SearchSpace
 
 app = typer.Typer(
@@ -506,7 +506,7 @@ def run(
     summary = run_search(space, out=out, name=name, resume=resume, options=options)
     if summary.note:
         typer.echo(summary.note)
-    from t2tsearch.results import describe_counts
+    from t2tsearch.results.tables import describe_counts
 
     table = summary.table
     typer.echo(f"\n{len(table)} proposals: {describe_counts(summary.counts, table)}")
@@ -540,7 +540,7 @@ def next_commands(run_path: str | Path) -> list[str]:
     groups the confirmation that measures whether the verdict holds at a longer budget (a run
     answered from a tabular benchmark has nothing to confirm: confirm refuses it)."""
     from t2tsearch.fidelity import confirm_command, suggested_epochs
-    from t2tsearch.results import RunDir
+    from t2tsearch.results.directory import RunDir
     from t2tsearch.space.load import load_space
 
     lines = [f"next: t2tsearch report {run_path}"]
@@ -635,6 +635,7 @@ def confirm(
     """Re-train the front on more seeds (the report shows mean ± spread), or with --epochs N,
     with a control sample at a longer budget (the report measures the proxy's fidelity)."""
     from t2tsearch.confirm import run_confirm
+    from t2tsearch.results.run import read_run
 
     use_threads(None)  # the driver counts costs; its trainings set their own (cpus_per_trial)
     summary = run_confirm(run_dir, seeds, epochs=epochs, controls=controls,
@@ -644,10 +645,11 @@ def confirm(
     # Failed trainings are counted, not an error (the exit status stays 0, as with --seeds):
     # the next call trains them again.
     done = f"{summary.trained} trained, {summary.skipped} already done, {summary.failed} failed"
-    tested = _test_results(summary.run, summary.epochs)
+    data = read_run(summary.run.path)  # what the confirmations recorded, read once
+    tested = data.test_results[data.test_results["epochs"] == summary.epochs]
     if epochs is not None:
         typer.echo(f"{done} at {epochs} epochs")
-        _print_fidelity(summary.run, epochs)
+        _print_fidelity(data, epochs)
         if not tested.empty:
             typer.echo(f"  at {epochs} epochs, mean over the {len(tested)} re-trained "
                        f"architectures: val acc {tested['val_accuracy'].mean():.2f}% (the "
@@ -666,24 +668,12 @@ def confirm(
                    f"{row['accuracy']:6.2f}%{spread}{test} | {row['macs'] / 1e6:.2f} MMACs")
 
 
-def _test_results(run: RunDir, epochs: int):
-    """confirmations.test_accuracies of the run's confirmations at `epochs`."""
-    from t2tsearch.confirmations import search_split_confirmations, test_accuracies
-    from t2tsearch.space.load import load_run_space
-
-    results = test_accuracies(search_split_confirmations(run, load_run_space(run.space_file)))
-    return results[results["epochs"] == epochs]
-
-
-def _print_fidelity(run: RunDir, epochs: int) -> None:
+def _print_fidelity(data: Run, epochs: int) -> None:
     """The proxy's fidelity at the budget just confirmed, in a few lines."""
-    from t2tsearch.confirmations import confirmed_table
     from t2tsearch.fidelity import run_fidelity
-    from t2tsearch.space.load import load_run_space
 
-    space = load_run_space(run.space_file)
-    measured = [f for f in run_fidelity(run, space, confirmed_table(run, space))
-                if f.epochs == epochs]
+    run = data.run
+    measured = [f for f in run_fidelity(data) if f.epochs == epochs]
     if not measured:
         typer.echo(f"no architecture completed at {epochs} epochs: fidelity not measured")
         return

@@ -1,6 +1,6 @@
 """Confirm the front: re-train its architectures on more seeds, or at a longer budget with a control
 sample, through the search's own trainable, recorded in a second Optuna study of the run (so that
-the search study stays as the sampler saw it). Reading the records is t2tsearch.confirmations'
+the search study stays as the sampler saw it). Reading the records is t2tsearch.results.tables'
 job; this module is the engine side (training, Ray)."""
 
 from __future__ import annotations
@@ -17,10 +17,21 @@ import optuna
 import pandas as pd
 
 from t2tsearch.budget import TrainBudget
-from t2tsearch.confirmations import CONFIRM_STUDY, confirmed_table, search_split_confirmations
 from t2tsearch.errors import UserError
-from t2tsearch.results import RunDir, full_budget, now_iso, objective_specs, pareto_front
-from t2tsearch.rundir import DriverLock, take_driver_lock, took_over_note
+from t2tsearch.pareto import full_budget, objective_specs, pareto_front
+from t2tsearch.results.directory import (
+    DriverLock,
+    RunDir,
+    now_iso,
+    take_driver_lock,
+    took_over_note,
+)
+from t2tsearch.results.run import open_run
+from t2tsearch.results.tables import (
+    CONFIRM_STUDY,
+    confirmed_table,
+    search_split_confirmations,
+)
 from t2tsearch.space.load import load_run_space
 from t2tsearch.space.schema import SearchSpace
 
@@ -141,7 +152,7 @@ def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | 
         raise ConfirmError(f"confirm: --seeds {seeds} with --epochs: give 1 or more seeds")
     if controls < 0:
         raise ConfirmError(f"confirm: --controls {controls}: give 0 or more")
-    run = RunDir.open(run_path)
+    run = open_run(run_path)
     lock.append(take_driver_lock(run, ["t2tsearch", "confirm", str(run_path)]))
     if (note := took_over_note(lock[0])) is not None:
         echo(note)

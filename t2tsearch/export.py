@@ -12,7 +12,7 @@ import yaml
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.errors import UserError
-from t2tsearch.report.load import load_run
+from t2tsearch.results.run import read_run
 
 
 class ExportError(UserError):
@@ -51,7 +51,7 @@ def _dump(document: dict[str, Any], path: Path) -> None:
 def export_trial(run_path: str | os.PathLike[str], trial: int,
                  out: str | os.PathLike[str]) -> Path:
     """Write trial `trial`'s architecture to the YAML file `out`."""
-    data = load_run(run_path)
+    data = read_run(run_path)
     rows = data.table[data.table["trial"] == trial]
     if rows.empty:
         numbers = data.table["trial"]
@@ -70,7 +70,7 @@ def export_front(run_path: str | os.PathLike[str], out: str | os.PathLike[str]) 
 
     One file per architecture, because every command that reads an architecture reads one.
     """
-    data = load_run(run_path)
+    data = read_run(run_path)
     target = Path(out)
     if target.suffix.lower() in (".yaml", ".yml", ".json") or target.is_file():
         raise ExportError(f"--out {target}: --front writes one file per architecture; give a "

@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from scipy.stats import kendalltau
 
-from t2tsearch.confirmations import search_split_confirmations
 from t2tsearch.groups import PLANE, GroupComparison, MatchedDifference, Scale, compare_groups
-from t2tsearch.results import RunDir, full_budget, pareto_front
+from t2tsearch.pareto import full_budget, pareto_front
+from t2tsearch.results.run import Run
 from t2tsearch.space.schema import SearchSpace
 
 HOLDS, FLIPS, UNDECIDED = "holds", "flips", "undecided"
@@ -98,8 +98,8 @@ def measure_fidelity(table: pd.DataFrame, confirmations: pd.DataFrame, proxy_epo
     """One `BudgetFidelity` per budget above `proxy_epochs` in `confirmations`, shortest first.
 
     `table` is the run's trials table at its own budget (same-budget confirmations applied:
-    `t2tsearch.confirmations.confirmed_table`); `confirmations` is
-    `t2tsearch.confirmations.load_confirmations`. Groups are compared (`compare_groups`) on the
+    `t2tsearch.results.tables.confirmed_table`); `confirmations` is
+    `t2tsearch.results.tables.load_confirmations`. Groups are compared (`compare_groups`) on the
     architectures trained at both budgets, once with their proxy accuracies and once with the
     longer ones, so a flip comes from the budget and not from a different set of architectures.
     `scale` describes the proxy; the longer side's is the same with its epochs and seeds.
@@ -141,15 +141,16 @@ def measure_fidelity(table: pd.DataFrame, confirmations: pd.DataFrame, proxy_epo
     return out
 
 
-def run_fidelity(run: RunDir, space: SearchSpace, table: pd.DataFrame,
-                 scale: Scale | None = None, bootstrap: int = 1000) -> list[BudgetFidelity]:
-    """`measure_fidelity` for a run directory: `table` is its confirmed trials table."""
-    confirmations = search_split_confirmations(run, space)
+def run_fidelity(run: Run, scale: Scale | None = None, bootstrap: int = 1000
+                 ) -> list[BudgetFidelity]:
+    """`measure_fidelity` for a run read once (`t2tsearch.results.read_run`): its confirmed
+    trials table and its confirmations."""
+    space = run.space
     train = space.train
     scale = scale or Scale(train.dataset, train.img_size, train.epochs,
                            train_images=train.train_subset)
-    return measure_fidelity(table, confirmations, train.epochs, list(space.groups), scale,
-                            bootstrap, space.search.seed)
+    return measure_fidelity(run.table, run.confirmations, train.epochs, list(space.groups),
+                            scale, bootstrap, space.search.seed)
 
 
 def suggested_epochs(space: SearchSpace) -> int:

@@ -365,7 +365,7 @@ def compare_groups(table: pd.DataFrame, names: Sequence[str], scale: Scale,
                    margin: float = DEFAULT_MARGIN) -> GroupComparison:
     """Compare the named groups of a trials table (accuracy in percent, macs, groups columns).
 
-    `reference` is the run's reference point (t2tsearch.pareto.run_reference), one for every
+    `reference` is the run's reference point (t2tsearch.results.reference.run_reference), one for every
     group so their hypervolumes are comparable; without one (a bare table), accuracy 0 and
     1.1 x the largest MACs trained to full budget. `seed_runs` (config_id, seed, accuracy):
     every full-budget run of the architectures trained on several seeds, which the

@@ -1,45 +1,26 @@
-"""Pareto ranking, the run's one hypervolume reference point, and hypervolume.
+"""Pareto ranking and hypervolume.
 
 Every part of t2tsearch that ranks by non-domination or measures a hypervolume (the sampler,
 the scheduler, the report, the group comparison, `compare`, the search benchmark) does it here,
 so they all optimise and report the same quantity, with Optuna's ranking and hypervolume
-functions (private: t2tsearch.private_apis wraps them).
-
-The reference point of a run is chosen once, when the run starts, and stored in run.json:
-accuracy at chance level (100 / num_classes percent), each cost at the space's constraint
-(`max_macs`, `max_params`) or, without one, 1.1 x the largest cost in the first pool of
-feasible architectures the run counts. Trials never move it, so a rejected giant cannot change
-a run's hypervolume, and the sampler's expected improvement is measured in the same box the
-report shows.
+functions (private: t2tsearch.private_apis wraps them). A run's one reference point is placed
+and read by `t2tsearch.results.reference`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from t2tsearch.private_apis import hypervolume_of_losses, non_domination_rank
 
-if TYPE_CHECKING:
-    from t2tsearch.arch import ArchConfig
-    from t2tsearch.cost import Cost
-    from t2tsearch.space.schema import SearchSpace
-
 # Statuses of proposals rejected before training (t2tsearch.results.STATUSES): they cost no time
 # or budget, and their costs never place a reference.
 REJECTED = ("infeasible", "duplicate", "quota")
-
-# The first pool: draws counted for the reference when a cost has no constraint (the
-# cost-aware sampler's first pool is the same size), and the most drawn looking for a feasible
-# architecture in a space where few are.
-POOL_DRAWS = 128
-MOST_POOL_DRAWS = 1024
-# Headroom above the largest cost of the first pool, so its most expensive member still counts.
-COST_MARGIN = 1.1
 
 
 @dataclass(frozen=True)
@@ -53,8 +34,6 @@ class ObjectiveSpec:
 # The table column that holds each objective metric of a space.
 METRIC_COLUMNS = {"accuracy": "accuracy", "macs": "macs", "params": "params",
                   "latency": "latency_ms"}
-# Costs known before training, each with the constraint that bounds it.
-COST_LIMITS = {"macs": "max_macs", "params": "max_params"}
 
 
 def objective_specs(objectives: Sequence[Any]) -> list[ObjectiveSpec]:
@@ -113,105 +92,6 @@ def box_volume(specs: Sequence[ObjectiveSpec], reference: Mapping[str, float]) -
 
 
 # ---- the reference point --------------------------------------------------------------------
-def chance_accuracy(num_classes: int) -> float:
-    """Accuracy (percent) of guessing one class: a model below it has learnt nothing."""
-    return 100.0 / max(int(num_classes), 1)
-
-
-def reference_costs(space: SearchSpace) -> list[str]:
-    """The cost columns a run's reference holds: MACs always (reports, group comparisons and
-    `compare` are drawn in the accuracy-MACs plane), and every cost objective."""
-    costs = ["macs"]
-    costs += [o.metric for o in space.objectives
-              if o.metric in COST_LIMITS and o.metric not in costs]
-    return costs
-
-
-def needs_pool(space: SearchSpace) -> bool:
-    """True when a cost of the reference has no constraint to stand at, so a pool is counted."""
-    return any(getattr(space.constraints, COST_LIMITS[c]) is None for c in reference_costs(space))
-
-
-def run_reference(space: SearchSpace, pool_costs: Sequence[Cost] = ()) -> dict[str, float]:
-    """A run's reference point: accuracy at chance level, each cost at its constraint or else
-    1.1 x its largest value over `pool_costs` (the first pool of feasible architectures).
-
-    Measured objectives other than accuracy (latency) are not known before training and are
-    left out; `with_measured` completes a reference for them.
-    """
-    reference = {"accuracy": chance_accuracy(space.base_config.num_classes)}
-    for cost in reference_costs(space):
-        limit = getattr(space.constraints, COST_LIMITS[cost])
-        if limit is not None:
-            reference[cost] = float(limit)
-        elif pool_costs:
-            reference[cost] = COST_MARGIN * float(max(getattr(c, cost) for c in pool_costs))
-        else:
-            raise ValueError(f"no {COST_LIMITS[cost]} and no pool costs to place the {cost} "
-                             f"reference")
-    return reference
-
-
-def reference_pool(space: SearchSpace, seed: int, cost_of: Callable[[ArchConfig], Cost],
-                   rejection: Callable[[ArchConfig, Cost], str | None]) -> list[Cost]:
-    """Costs of the first pool: the distinct feasible architectures among POOL_DRAWS seeded
-    random draws (more, up to MOST_POOL_DRAWS, while none is feasible). Infeasible and
-    over-limit draws are left out, so they never move the reference."""
-    from t2tsearch.space.sampling import random_draws
-
-    costs: dict[str, Cost] = {}
-    seen: set[str] = set()
-    drawn = 0
-    while drawn < MOST_POOL_DRAWS and (drawn == 0 or not costs):
-        for _, cfg in random_draws(space, POOL_DRAWS, seed + drawn):
-            if cfg.id in seen:
-                continue
-            seen.add(cfg.id)
-            if not cfg.feasible:
-                continue
-            cost = cost_of(cfg)
-            if rejection(cfg, cost) is None:
-                costs[cfg.id] = cost
-        drawn += POOL_DRAWS
-    return list(costs.values())
-
-
-def with_measured(reference: Mapping[str, float], specs: Sequence[ObjectiveSpec],
-                  table: pd.DataFrame) -> dict[str, float]:
-    """`reference` completed for objectives no run start can know (latency): 1.1 x the largest
-    value any trained trial measured. Rejected proposals measure nothing, so they cannot move it."""
-    out = dict(reference)
-    for spec in specs:
-        if spec.column in out:
-            continue
-        seen = table[spec.column].dropna() if spec.column in table else pd.Series(dtype=float)
-        if spec.maximize:
-            out[spec.column] = float(seen.min()) if len(seen) else 0.0
-        else:
-            out[spec.column] = COST_MARGIN * float(seen.max()) if len(seen) else 1.0
-    return out
-
-
-def table_reference(space: SearchSpace, table: pd.DataFrame) -> dict[str, float]:
-    """The reference of a run that stored none (started before references were stored): the
-    same rule with the run's trained trials standing in for the first pool."""
-    trained = table[~table["status"].isin(REJECTED)]
-    pool = []
-    for _, row in trained.dropna(subset=reference_costs(space)).iterrows():
-        pool.append(_Costs(**{c: float(row[c]) for c in ("macs", "params") if c in row}))
-    try:
-        return run_reference(space, pool)
-    except ValueError:  # nothing trained yet: any box will do for an empty front
-        return {"accuracy": chance_accuracy(space.base_config.num_classes),
-                **{c: 1.0 for c in reference_costs(space)}}
-
-
-@dataclass(frozen=True)
-class _Costs:
-    macs: float = 0.0
-    params: float = 0.0
-
-
 def common_reference(references: Sequence[Mapping[str, float]],
                      specs: Sequence[ObjectiveSpec]) -> dict[str, float]:
     """One reference for several runs, from theirs: the worst of each objective (the lowest

@@ -36,9 +36,10 @@ from optuna.trial import FrozenTrial, TrialState
 from t2tsearch.arch import ArchConfig, trial_config_id
 from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
-from t2tsearch.pareto import METRIC_COLUMNS, run_reference
+from t2tsearch.pareto import METRIC_COLUMNS
 from t2tsearch.private_apis import distribution_contains, hypervolume_of_losses
 from t2tsearch.quota import tally_groups
+from t2tsearch.results.reference import run_reference
 from t2tsearch.space.fields import KNOWN_BEFORE_TRAINING, measured_objectives
 from t2tsearch.space.sampling import random_draws
 from t2tsearch.space.schema import SearchSpace
@@ -107,7 +108,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         self.n_startup_trials = n_startup_trials
         self.draws_per_trial = draws_per_trial
         self.max_pool = max_pool
-        # The run's hypervolume reference ({column: value}, t2tsearch.pareto.run_reference);
+        # The run's hypervolume reference ({column: value}, t2tsearch.results.reference.run_reference);
         # without one, the first pool places it (see _grow_pool).
         self.reference = dict(reference) if reference is not None else None
         self._fallback = optuna.samplers.RandomSampler(seed=seed)

@@ -26,36 +26,30 @@ from t2tsearch.cost import count_cost
 from t2tsearch.errors import UserError
 from t2tsearch.evaluator import trial_seed
 from t2tsearch.groups import describe_plan
-from t2tsearch.pareto import (
-    MOST_POOL_DRAWS,
-    needs_pool,
-    objective_specs,
-    pareto_front,
-    reference_pool,
-    run_reference,
-    table_reference,
-)
+from t2tsearch.pareto import objective_specs, pareto_front
 from t2tsearch.private_apis import init_local_ray, live_trial
 from t2tsearch.provenance import run_metadata
 from t2tsearch.quota import FILLS_QUOTA, describe_deficits, tally_groups
 from t2tsearch.resources import TrialRequest, check_cluster, waiting_notice
-from t2tsearch.results import (
-    CONSUMED,
-    FAILED,
+from t2tsearch.results.directory import (
     STUDY_NAME,
+    DriverLock,
     RunDir,
     now_iso,
-    status_counts,
-    trials_table,
-)
-from t2tsearch.rundir import (
-    DriverLock,
-    TrialsCsv,
     storage_error,
     storage_fault,
     take_driver_lock,
     took_over_note,
 )
+from t2tsearch.results.reference import (
+    MOST_POOL_DRAWS,
+    needs_pool,
+    reference_pool,
+    run_reference,
+    table_reference,
+)
+from t2tsearch.results.run import open_run
+from t2tsearch.results.tables import CONSUMED, FAILED, TrialsCsv, status_counts, trials_table
 from t2tsearch.space.errors import SpaceError
 from t2tsearch.space.feasibility import check_architecture, check_candidate, check_cost
 from t2tsearch.space.load import load_run_space, load_space, parse_space
@@ -894,7 +888,7 @@ def run_search(space_path: str | os.PathLike[str] | None, *, out: str = "results
                name: str | None = None, resume: str | os.PathLike[str] | None = None,
                options: SearchOptions | None = None) -> RunSummary:
     """Run (or resume) a search; returns the run directory, the trials table and the front.
-    One process at a time drives a run directory (t2tsearch.rundir)."""
+    One process at a time drives a run directory (t2tsearch.results)."""
     locks: list[DriverLock] = []
     try:
         return _run_search(space_path, out, name, resume, options or SearchOptions(), locks)
@@ -940,7 +934,7 @@ def _run_search(space_path: str | os.PathLike[str] | None, out: str, name: str |
                 resume: str | os.PathLike[str] | None, options: SearchOptions,
                 locks: list[DriverLock]) -> RunSummary:
     if resume is not None:
-        run = RunDir.open(resume)
+        run = open_run(resume)
         locks.append(take_driver_lock(run, options.command))
         source = str(run.space_file)
         space = load_run_space(run.space_file)
@@ -1082,7 +1076,7 @@ def requeue_interrupted(study: optuna.Study) -> None:
 
 def start_reference(space: SearchSpace, sampler: optuna.samplers.BaseSampler,
                     run: RunDir, source: str | None = None) -> dict[str, float]:
-    """The run's hypervolume reference, chosen as it starts (t2tsearch.pareto.run_reference):
+    """The run's hypervolume reference, chosen as it starts (t2tsearch.results.reference.run_reference):
     costs at their constraints, else from the first pool, the cost-aware sampler's own or, for
     other samplers, one drawn and counted the same way from the run's seed. `source` names the
     space in an error (default: the run's space.yaml)."""

@@ -11,7 +11,10 @@ import yaml
 
 from t2tsearch.cli import main
 from t2tsearch.confirm import ConfirmError, confirm_budget, control_sample, run_confirm
-from t2tsearch.confirmations import (
+from t2tsearch.report import build_report
+from t2tsearch.results import RunDir, load_trials
+from t2tsearch.results.run import read_run
+from t2tsearch.results.tables import (
     CONFIRM_STUDY,
     apply_confirmation,
     confirmed_table,
@@ -20,8 +23,6 @@ from t2tsearch.confirmations import (
     search_split_confirmations,
     seed_summary,
 )
-from t2tsearch.report import build_report, load_run
-from t2tsearch.results import RunDir, load_trials
 from t2tsearch.space import load_run_space, load_space
 from tests.conftest import brute_force_front, copy_run
 from tests.report_data import synthetic_table
@@ -99,7 +100,6 @@ def test_confirm_trains_each_front_architecture_on_the_next_seeds(confirmed_run)
     # Each training records what trained it, as the search's trials do.
     import optuna
 
-    from t2tsearch.confirmations import CONFIRM_STUDY
 
     study = optuna.load_study(study_name=CONFIRM_STUDY, storage=RunDir(run).storage_url)
     assert {trial.user_attrs["device"] for trial in study.trials} == {"cpu"}
@@ -145,7 +145,7 @@ def test_confirm_is_resumable(confirmed_run, capsys):
 
 def test_the_report_shows_mean_and_spread_and_the_verdict_counts_seeds(confirmed_run):
     run, _, _, _ = confirmed_run
-    assert load_run(run).confirm_seeds == 2
+    assert read_run(run).confirm_seeds == 2
     page = build_report(run, run.parent / "page" / "report.html", images=False).read_text()
     assert set(front_ids_on_page(page)) == brute_force_front(means_over_seeds(run))
     assert "± sd" in page and "min-max" in page
@@ -327,13 +327,13 @@ def test_a_failed_training_counts_until_a_later_confirm_trains_it(tmp_path, monk
     records = load_confirmations(run)
     jobs = len(records)
     assert jobs >= 2 and f"{jobs} trained, 0 already done, 2 failed at 5 epochs" in out
-    [fidelity] = run_fidelity(run, space, confirmed_table(run, space), bootstrap=10)
+    [fidelity] = run_fidelity(read_run(run.path), bootstrap=10)
     assert fidelity.failed == 2
     # The next call trains the two failed jobs again, and they complete.
     assert main(["confirm", str(run.path), "--epochs", "5", "--controls", "1"]) == 0
     assert f"2 trained, {jobs - 2} already done, 0 failed at 5 epochs" in capsys.readouterr().out
     assert (load_confirmations(run)["status"] != "complete").sum() == 2  # still on record
-    [fidelity] = run_fidelity(run, space, confirmed_table(run, space), bootstrap=10)
+    [fidelity] = run_fidelity(read_run(run.path), bootstrap=10)
     assert fidelity.failed == 0 and fidelity.architectures == jobs
 
 

@@ -14,11 +14,11 @@ import yaml
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cli import load_arch, main
 from t2tsearch.models.vit import build_model
-from t2tsearch.report import load_run
+from t2tsearch.results.run import read_run
 
 
 def test_a_trial_exports_to_a_file_cost_and_build_model_accept(tiny_run, tmp_path, capsys):
-    data = load_run(tiny_run)
+    data = read_run(tiny_run)
     row = data.front.iloc[0]
     out = tmp_path / "arch.yaml"
     assert main(["export", str(tiny_run), "--trial", str(row["trial"]), "--out", str(out)]) == 0
@@ -50,7 +50,7 @@ def test_the_front_exports_one_file_per_architecture(tiny_run, tmp_path):
     folder = tmp_path / "front"
     assert main(["export", str(tiny_run), "--front", "--out", str(folder)]) == 0
     files = sorted(folder.glob("*.yaml"))
-    front = load_run(tiny_run).front
+    front = read_run(tiny_run).front
     assert len(files) == len(front)
     accuracies = [yaml.safe_load(f.read_text())["accuracy"] for f in files]
     assert accuracies == sorted(accuracies, reverse=True)  # best first, by file name

@@ -15,15 +15,17 @@ from t2tsearch.pareto import (
     common_reference,
     hypervolume,
     hypervolume_of_losses,
-    needs_pool,
     non_domination_rank,
     pareto_front,
+)
+from t2tsearch.report import hypervolume_history
+from t2tsearch.results.reference import (
+    needs_pool,
+    read_reference,
     reference_pool,
     run_reference,
     table_reference,
 )
-from t2tsearch.report import hypervolume_history
-from t2tsearch.report import run_reference as report_reference
 from t2tsearch.space import check_architecture, parse_space, random_draws
 from tests.report_data import synthetic_table
 
@@ -156,15 +158,15 @@ def test_a_rejected_giant_moves_neither_the_reference_nor_the_hypervolume(status
     grown = pd.concat([table, giant], ignore_index=True)
     stored = {"reference": {"accuracy": 10.0, "macs": 5e6}}
     for meta in (stored, {}):  # a stored reference, and a run that predates them
-        before, _ = report_reference(meta, free, table, SPECS)
-        after, note = report_reference(meta, free, grown, SPECS)
+        before, _ = read_reference(meta, free, table, SPECS)
+        after, note = read_reference(meta, free, grown, SPECS)
         assert before == after
         assert hypervolume(grown, SPECS, after) == hypervolume(table, SPECS, before)
         assert hypervolume_history(grown, SPECS, after)["hypervolume"].iloc[-1] == \
             pytest.approx(hypervolume(table, SPECS, before) / box_volume(SPECS, before))
     assert "predates" in note
     # A stored reference is used as stored: accuracy at chance, MACs where the run put it.
-    assert report_reference(stored, free, grown, SPECS)[0] == {"accuracy": 10.0, "macs": 5e6}
+    assert read_reference(stored, free, grown, SPECS)[0] == {"accuracy": 10.0, "macs": 5e6}
     # The stand-in for older runs: the same rule with trained trials as the first pool.
     assert table_reference(free, grown) == {"accuracy": 10.0, "macs": pytest.approx(4.4e6)}
 
@@ -173,7 +175,7 @@ def test_latency_is_placed_from_measured_trials():
     specs = [ObjectiveSpec("accuracy", True), ObjectiveSpec("latency_ms", False)]
     table = synthetic_table([1e6, 2e6], [50, 70])
     table["latency_ms"] = [2.0, 3.0]
-    reference, note = report_reference({"reference": {"accuracy": 10.0, "macs": 5e6}},
+    reference, note = read_reference({"reference": {"accuracy": 10.0, "macs": 5e6}},
                                        space(), table, specs)
     assert reference == {"accuracy": 10.0, "latency_ms": pytest.approx(3.3), "macs": 5e6}
     assert "latency" in note

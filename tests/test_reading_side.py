@@ -22,12 +22,15 @@ ENGINE = ("torch", "timm", "ray", "t2tsearch.search", "t2tsearch.train", "t2tsea
           "t2tsearch.sampler", "t2tsearch.confirm")
 
 READING_MODULES = ("t2tsearch.report", "t2tsearch.export", "t2tsearch.results",
-                   "t2tsearch.groups", "t2tsearch.fidelity", "t2tsearch.confirmations",
-                   "t2tsearch.space", "t2tsearch.space.schema", "t2tsearch.space.load",
+                   "t2tsearch.results.directory", "t2tsearch.results.tables",
+                   "t2tsearch.results.reference", "t2tsearch.results.run",
+                   "t2tsearch.groups", "t2tsearch.fidelity", "t2tsearch.pareto",
+                   "t2tsearch.space", "t2tsearch.space.schema", "t2tsearch.space.sections",
+                   "t2tsearch.space.load",
                    "t2tsearch.space.checks", "t2tsearch.space.fields", "t2tsearch.space.errors",
                    "t2tsearch.space.counts", "t2tsearch.space.sampling",
                    "t2tsearch.space.feasibility", "t2tsearch.space.survey",
-                   "t2tsearch.report.load", "t2tsearch.report.figures",
+                   "t2tsearch.report.comparison", "t2tsearch.report.figures",
                    "t2tsearch.report.importance", "t2tsearch.report.text", "t2tsearch.report.page",
                    "t2tsearch.report.run_page", "t2tsearch.report.compare",
                    "t2tsearch.report.assets")

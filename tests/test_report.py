@@ -13,30 +13,22 @@ import pytest
 import yaml
 
 from t2tsearch.cli import main
-from t2tsearch.confirmations import CONFIRM_STUDY
+from t2tsearch.pareto import ObjectiveSpec, full_budget, hypervolume
 from t2tsearch.report import (
     FRONT_TRACE,
-    PARAM_PREFIX,
     build_report,
     hypervolume_history,
-    load_run,
     param_importances,
-    partial_reason,
     plot_accuracy_by_parameter,
     plot_front,
     plot_group_fronts,
     plot_hypervolume,
     plot_importance,
 )
-from t2tsearch.results import (
-    STUDY_NAME,
-    ObjectiveSpec,
-    RunDir,
-    full_budget,
-    hypervolume,
-    load_trials,
-)
-from t2tsearch.rundir import space_digest
+from t2tsearch.results import STUDY_NAME, RunDir, load_trials
+from t2tsearch.results.directory import space_digest
+from t2tsearch.results.run import partial_reason, read_run
+from t2tsearch.results.tables import CONFIRM_STUDY, PARAM_PREFIX
 from tests.conftest import brute_force_front, copy_run
 from tests.report_data import synthetic_table, two_groups
 
@@ -192,7 +184,7 @@ def test_report_page_of_a_real_run(tiny_run, tmp_path, capsys, monkeypatch):
     front = front_ids_on_page(page)
     assert len(front) == len(set(front)) and set(front) == brute_force_front(
         pd.read_csv(run / "trials.csv"))
-    data = load_run(run)
+    data = read_run(run)
     for part in ("id='verdict'", "Scale: measured on mnist5k (300 training images) at 28 px, "
                  "1 epoch, 1 seed per architecture", "fig-front_macs", "fig-hypervolume_trials",
                  "fig-hypervolume_seconds", "fig-groups", "fig-by_parameter", "space.yaml as run",
@@ -238,7 +230,7 @@ def test_an_old_run_without_split_seed_loads_as_it_was_made(tiny_run, tmp_path):
     meta = json.loads((run / "run.json").read_text())
     del meta["space_sha256"]  # a run that old predates the space's recorded digest too
     (run / "run.json").write_text(json.dumps(meta))
-    data = load_run(run)
+    data = read_run(run)
     assert data.space.train.split_seed is None and data.space.train.data_seed == 0
     page = build_report(run, images=False).read_text()
     assert "follows train.seed (run made before split_seed existed)" in page

@@ -5,14 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from t2tsearch.results import (
-    ObjectiveSpec,
-    RunDir,
-    RunError,
-    arch_columns,
-    hypervolume,
-    pareto_front,
-)
+from t2tsearch.pareto import ObjectiveSpec, hypervolume, pareto_front
+from t2tsearch.results import RunDir, RunError, open_run
+from t2tsearch.results.tables import arch_columns
 
 from .conftest import tiny_arch
 
@@ -59,6 +54,6 @@ def test_run_dir_refuses_to_overwrite_and_to_open_non_runs(tmp_path):
     with pytest.raises(RunError, match="exists"):
         RunDir.create(tmp_path, "r")
     with pytest.raises(RunError, match="not a t2tsearch run"):
-        RunDir.open(tmp_path / "r")
+        open_run(tmp_path / "r")
     with pytest.raises(RunError, match="no such run"):
-        RunDir.open(tmp_path / "nope")
+        open_run(tmp_path / "nope")

@@ -20,7 +20,8 @@ import pytest
 
 from t2tsearch.cli import main
 from t2tsearch.results import RunDir, trials_table
-from t2tsearch.rundir import LOCK_NAME, TrialsCsv, append_whole
+from t2tsearch.results.directory import LOCK_NAME
+from t2tsearch.results.tables import TrialsCsv, append_whole
 from t2tsearch.search import Progress, StudySearcher, open_study
 from t2tsearch.space import load_space
 from tests.conftest import copy_run
@@ -52,7 +53,7 @@ HOLD = """
 import sys, time
 from pathlib import Path
 from t2tsearch.results import RunDir
-from t2tsearch.rundir import take_driver_lock
+from t2tsearch.results.directory import take_driver_lock
 lock = take_driver_lock(RunDir(Path(sys.argv[1])), ["t2tsearch", "run", "--resume", sys.argv[1]])
 print("held", flush=True)
 time.sleep(600)

@@ -19,7 +19,7 @@ import yaml
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cli import main
 from t2tsearch.errors import UserError
-from t2tsearch.results import RunDir, load_trials
+from t2tsearch.results import RunDir, load_trials, open_run
 from t2tsearch.search import QUOTA_PATIENCE, SearchOptions, apply_overrides, run_search
 from t2tsearch.space import load_space
 
@@ -252,7 +252,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, request, how):
     else:  # a killed run cannot: its trial stays running until the resume marks it
         assert (before["status"] == "running").sum() >= 1
     assert not before["status"].isin(["failed", "diverged"]).any()
-    reference_before = RunDir.open(run_path).read_meta()["reference"]
+    reference_before = open_run(run_path).read_meta()["reference"]
     finished_before = set(before.loc[before["status"] == "complete", "trial"])
     assert finished_before and len(finished_before) < 3
 
@@ -272,7 +272,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, request, how):
     for _, row in interrupted.iterrows():  # re-queued: the same architecture trained again
         retrained = table[(table["config_id"] == row["config_id"]) & (table["status"] == "complete")]
         assert len(retrained) >= 1
-    meta = RunDir.open(run_path).read_meta()
+    meta = open_run(run_path).read_meta()
     sessions = meta["sessions"]
     assert len(sessions) == 2
     # The reference the run started with is kept, never recomputed.

@@ -13,7 +13,7 @@ import pytest
 
 import t2tsearch.search as search
 from t2tsearch.cli import main
-from t2tsearch.results import RunDir, load_trials, status_counts
+from t2tsearch.results import RunDir, load_trials, open_run, status_counts
 from t2tsearch.space import build_config, load_space
 from tests.test_search import write_space
 
@@ -71,7 +71,7 @@ def test_a_resumed_run_proposes_architectures_it_has_not_trained(tmp_path, monke
     interrupt_after(monkeypatch, 2)
     command = tabular_run(tmp_path, "--sampler", sampler, "--seed", "3", "--trials", "12")
     assert main(command) == 130
-    run = RunDir.open(tmp_path / "r")
+    run = open_run(tmp_path / "r")
     before = load_trials(run.path)
     done_before = set(before.loc[before["status"] == "complete", "config_id"])
     assert len(done_before) == 2
@@ -108,7 +108,7 @@ def test_a_run_answered_by_a_table_is_answered_by_it_on_resume(tmp_path, monkeyp
         held = {round(rows.lookup(row["config_id"], seed)["accuracy"][-1], 6)
                 for seed in rows.seeds[row["config_id"]]}
         assert round(row["accuracy"], 6) in held, row[["trial", "config_id", "accuracy"]]
-    sessions = RunDir.open(run_path).read_meta()["sessions"]
+    sessions = open_run(run_path).read_meta()["sessions"]
     assert [s["evaluator"] for s in sessions] == [TABLE, TABLE]
     capsys.readouterr()
     files = {name: (run_path / name).read_bytes() for name in ("space.yaml", "run.json")}
@@ -153,7 +153,7 @@ def test_a_resumed_run_may_find_its_table_at_a_new_place_and_nothing_else(tmp_pa
 
 # ---- 2. exit status and counts that mean one thing ----------------------------------------------
 def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, capsys):
-    from t2tsearch.report import partial_reason
+    from t2tsearch.results.run import partial_reason
 
     interrupt_after(monkeypatch, 2)
     command = tabular_run(tmp_path, "--sampler", "random", "--seed", "4", "--trials", "6",
@@ -161,7 +161,7 @@ def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, ca
     assert main(command) == 130
     monkeypatch.undo()
     out = capsys.readouterr()
-    run = RunDir.open(tmp_path / "r")
+    run = open_run(tmp_path / "r")
     space = load_space(run.space_file)
     assert f"t2tsearch run --resume {run.path}" in out.err
     table = load_trials(run.path)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from t2tsearch.atomic import atomic_write
 from t2tsearch.groups import PLANE
-from t2tsearch.pareto import box_volume, common_reference
+from t2tsearch.pareto import box_volume, common_reference, full_budget, hypervolume, pareto_front
 from t2tsearch.report.assets import write_plotly_js
+from t2tsearch.report.comparison import ReportError
 from t2tsearch.report.figures import plot_compare_fronts, plot_hypervolume
-from t2tsearch.report.load import ReportError, load_run
 from t2tsearch.report.page import Section, figure_html, page_html, table_html
 from t2tsearch.report.text import describe_reference
-from t2tsearch.results import full_budget, hypervolume, pareto_front
+from t2tsearch.results.run import read_run
 
 
 def build_comparison(run_paths: Sequence[str | os.PathLike[str]],
@@ -23,7 +23,7 @@ def build_comparison(run_paths: Sequence[str | os.PathLike[str]],
     """One page overlaying several runs' fronts and hypervolume curves on a common reference."""
     if len(run_paths) < 2:
         raise ReportError("compare: give at least two runs")
-    runs = [load_run(path) for path in run_paths]
+    runs = [read_run(path) for path in run_paths]
     names = _unique_names([r.name for r in runs])
     tables = {name: r.table for name, r in zip(names, runs, strict=True)}
     searched = {name: r.search_table for name, r in zip(names, runs, strict=True)}

@@ -14,8 +14,7 @@ from plotly.subplots import make_subplots
 
 from t2tsearch.fidelity import BudgetFidelity
 from t2tsearch.groups import PLANE, group_members
-from t2tsearch.pareto import box_volume
-from t2tsearch.report.importance import PARAM_PREFIX
+from t2tsearch.pareto import ObjectiveSpec, box_volume, full_budget, hypervolume, pareto_front
 from t2tsearch.report.text import (
     LABELS,
     describe_arch,
@@ -23,13 +22,7 @@ from t2tsearch.report.text import (
     epochs_text,
     short_count,
 )
-from t2tsearch.results import (
-    CONSUMED,
-    ObjectiveSpec,
-    full_budget,
-    hypervolume,
-    pareto_front,
-)
+from t2tsearch.results.tables import CONSUMED, PARAM_PREFIX
 
 FRONT_TRACE = "Pareto front"  # the name the browser test looks the front trace up by
 # Only these statuses are finished trainings, the trials of the budget (results.CONSUMED):

@@ -1,5 +1,4 @@
-"""What the study says of the searched parameters: their importance for each objective, and each
-trial's values as table columns."""
+"""What the study says of the searched parameters: their importance for each objective."""
 
 from __future__ import annotations
 
@@ -8,13 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import optuna
-import pandas as pd
 
 from t2tsearch.arch import trial_config_id
-from t2tsearch.results import ObjectiveSpec
+from t2tsearch.pareto import ObjectiveSpec
 
-# Searched Optuna parameters added to the table, e.g. param:backbone.head_dim.
-PARAM_PREFIX = "param:"
 MIN_IMPORTANCE_TRIALS = 4
 
 
@@ -81,16 +77,3 @@ def param_importances(study: optuna.Study, specs: Sequence[ObjectiveSpec],
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             notes.append(f"Importance for {spec.column} could not be computed: {err}")
     return Importances(values, notes, type(evaluator).__name__)
-
-
-def with_params(table: pd.DataFrame, study: optuna.Study) -> tuple[pd.DataFrame, list[str]]:
-    """The table with a `param:NAME` column per searched parameter (NaN where a conditional
-    parameter was not drawn), and the parameter names in the study's order."""
-    params_by_trial = {t.number: t.params for t in study.get_trials(deepcopy=False)}
-    names: list[str] = []
-    for params in params_by_trial.values():
-        names.extend(name for name in params if name not in names)
-    out = table.copy()
-    for name in names:
-        out[PARAM_PREFIX + name] = [params_by_trial.get(n, {}).get(name) for n in out["trial"]]
-    return out, names

@@ -16,8 +16,9 @@ from t2tsearch.atomic import atomic_write
 from t2tsearch.datasets import DATASETS
 from t2tsearch.fidelity import BudgetFidelity, not_measured_sentence, run_fidelity
 from t2tsearch.groups import PLANE, GroupComparison, MatchedDifference
-from t2tsearch.pareto import box_volume
+from t2tsearch.pareto import box_volume, hypervolume
 from t2tsearch.report.assets import export_pngs, write_plotly_js
+from t2tsearch.report.comparison import group_comparison, run_scale
 from t2tsearch.report.figures import (
     plot_accuracy_by_parameter,
     plot_fidelity,
@@ -27,10 +28,16 @@ from t2tsearch.report.figures import (
     plot_importance,
 )
 from t2tsearch.report.importance import Importances, param_importances
-from t2tsearch.report.load import RunData, group_comparison, load_run, run_scale
 from t2tsearch.report.page import Section, figure_html, page_html, table_html
-from t2tsearch.report.text import describe_validation, epochs_text, short_count
-from t2tsearch.results import describe_counts, hypervolume, status_counts
+from t2tsearch.report.text import (
+    describe_reference,
+    describe_validation,
+    epochs_text,
+    short_count,
+)
+from t2tsearch.results.reference import reference_planes
+from t2tsearch.results.run import Run, read_run
+from t2tsearch.results.tables import describe_counts, status_counts
 
 
 def build_report(run_path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
@@ -40,9 +47,9 @@ def build_report(run_path: str | os.PathLike[str], out: str | os.PathLike[str] |
     Everything is computed before anything is written, and the page is written atomically, so
     bad input leaves no half-written file behind.
     """
-    data = load_run(run_path)
+    data = read_run(run_path)
     comparison = group_comparison(data)
-    fidelities = run_fidelity(data.run, data.space, data.table, run_scale(data))
+    fidelities = run_fidelity(data, run_scale(data))
     target = Path(out) if out is not None else data.run.path / "report.html"
     importances = param_importances(data.study, data.specs)
     figures = run_figures(data, comparison, importances, fidelities)
@@ -61,7 +68,7 @@ def build_report(run_path: str | os.PathLike[str], out: str | os.PathLike[str] |
 PNG_FIGURES = ("front_macs", "front_params", "hypervolume_trials", "groups")
 
 
-def run_figures(data: RunData, comparison: GroupComparison | None, importances: Importances,
+def run_figures(data: Run, comparison: GroupComparison | None, importances: Importances,
                 fidelities: Sequence[BudgetFidelity] = ()) -> dict[str, go.Figure]:
     table = data.table
     figures: dict[str, go.Figure] = {}
@@ -84,7 +91,7 @@ def run_figures(data: RunData, comparison: GroupComparison | None, importances: 
     return figures
 
 
-def render_run_page(data: RunData, comparison: GroupComparison | None,
+def render_run_page(data: Run, comparison: GroupComparison | None,
                     figures: Mapping[str, go.Figure], notes: Sequence[str] = (),
                     fidelities: Sequence[BudgetFidelity] = ()) -> str:
     space = data.space
@@ -125,7 +132,7 @@ def render_run_page(data: RunData, comparison: GroupComparison | None,
                                                        "hypervolume_trials")
                             + figure_html(figures["hypervolume_seconds"], "hypervolume_seconds")
                             + f"<p class='note' id='reference'>"
-                              f"{html.escape(data.reference_note)}</p>"))
+                              f"{html.escape(reference_sentence(data))}</p>"))
     parts = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
     if figures.get("importance") is not None:
         parts += figure_html(figures["importance"], "importance")
@@ -150,7 +157,13 @@ def _verdict_html(comparison: GroupComparison) -> str:
     return text
 
 
-def _fidelity_line(data: RunData, fidelities: Sequence[BudgetFidelity]) -> str:
+def reference_sentence(data: Run) -> str:
+    """Where the run's reference point comes from, and its values, in one sentence."""
+    planes = reference_planes(data.specs)
+    return f"{data.reference_note}: {describe_reference(data.reference, planes)}."
+
+
+def _fidelity_line(data: Run, fidelities: Sequence[BudgetFidelity]) -> str:
     """The sentence beside the verdict: the measured fidelity, or the command that measures it."""
     if fidelities:
         text = "; ".join(f.sentence() for f in fidelities)
@@ -161,7 +174,7 @@ def _fidelity_line(data: RunData, fidelities: Sequence[BudgetFidelity]) -> str:
     return f"<p class='fidelity' id='fidelity'>{head}<code>{command}</code>.</p>"
 
 
-def _fidelity_html(data: RunData, fidelities: Sequence[BudgetFidelity],
+def _fidelity_html(data: Run, fidelities: Sequence[BudgetFidelity],
                    figures: Mapping[str, go.Figure]) -> str:
     proxy = data.space.train.epochs
     explain = (f"<p class='note'>The search ranks architectures after {epochs_text(proxy)}. "
@@ -197,7 +210,7 @@ def _fidelity_html(data: RunData, fidelities: Sequence[BudgetFidelity],
     return body + figure_html(figures.get("fidelity"), "fidelity")
 
 
-def _test_html(data: RunData) -> str:
+def _test_html(data: Run) -> str:
     """What confirm's re-trained architectures score on the test set, beside the validation
     accuracy the search ranked them by; each column says which images it is."""
     train = data.space.train
@@ -271,7 +284,7 @@ def _group_table(comparison: GroupComparison) -> str:
     return table_html(head, rows, "groups-table") + notes
 
 
-def _front_table(data: RunData) -> str:
+def _front_table(data: Run) -> str:
     confirmed = data.confirm_seeds > 1
     head = ["trial", "id", "accuracy (%)"]
     if confirmed:
@@ -295,7 +308,7 @@ def _front_table(data: RunData) -> str:
     return table_html(head, rows, "front-table", sortable=True) + note
 
 
-def _settings_html(data: RunData) -> str:
+def _settings_html(data: Run) -> str:
     space, meta = data.space, data.meta
     s, t = space.search, space.train
     settings = [

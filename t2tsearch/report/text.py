@@ -11,7 +11,7 @@ from typing import Any
 from t2tsearch.arch import ArchConfig
 from t2tsearch.budget import TrainBudget
 from t2tsearch.datasets import DATASETS
-from t2tsearch.results import ObjectiveSpec
+from t2tsearch.pareto import ObjectiveSpec
 
 LABELS = {"accuracy": "accuracy (%)", "macs": "MACs", "params": "parameters",
           "latency_ms": "latency (ms)"}
