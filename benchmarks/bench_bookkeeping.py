@@ -22,11 +22,11 @@ import optuna
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.atomic import atomic_write
-from t2tsearch.evaluator import TableEvaluator
+from t2tsearch.engine.evaluator import TableEvaluator
+from t2tsearch.engine.search import Progress, StudySearcher, apply_overrides, open_study
+from t2tsearch.engine.train import TrainBudget
 from t2tsearch.results import RunDir, trials_table
-from t2tsearch.search import Progress, StudySearcher, apply_overrides, open_study
 from t2tsearch.space import load_space
-from t2tsearch.train import TrainBudget
 
 TABULAR = Path(__file__).resolve().parent / "tabular"
 WINDOW = 50  # proposals each figure is taken over

@@ -31,7 +31,7 @@ def one_trial(cfg, budget: TrainBudget, checkpoint: bool, storage: Path) -> dict
     """The final result of one Tune trial of the trainable, and its checkpoint's size (bytes)."""
     from ray import tune
 
-    from t2tsearch.trainable import proxy_trainable
+    from t2tsearch.engine.trainable import proxy_trainable
 
     cost = count_cost(cfg)
     config = {"arch": cfg.to_json(), "budget": budget.model_dump(mode="json"), "macs": cost.macs,

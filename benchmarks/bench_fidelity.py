@@ -105,8 +105,8 @@ def _train_job(arch_json: str, budget_json: str) -> dict[str, Any]:
     import torch
 
     from t2tsearch.arch import ArchConfig
-    from t2tsearch.data import load_data
-    from t2tsearch.train import TrainBudget, train_proxy
+    from t2tsearch.engine.data import load_data
+    from t2tsearch.engine.train import TrainBudget, train_proxy
 
     torch.set_num_threads(1)
     cfg = ArchConfig.from_json(arch_json)

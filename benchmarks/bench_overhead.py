@@ -35,8 +35,8 @@ import pandas as pd
 import torch
 
 from t2tsearch.arch import ArchConfig
+from t2tsearch.engine.train import train_proxy
 from t2tsearch.space import load_space
-from t2tsearch.train import train_proxy
 
 
 @dataclass

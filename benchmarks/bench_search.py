@@ -10,7 +10,7 @@ of the longest run whose sampler settings are the same (see `sampler_key`), so a
 and the first 30 trials of a 100-trial search with the same seed are the same search.
 
 Noise: where the table holds several seeds of an architecture, each trial is answered by the
-seed its trial seed picks (t2tsearch.evaluator), so the sampler sees noisy accuracies. The score
+seed its trial seed picks (t2tsearch.engine.evaluator), so the sampler sees noisy accuracies. The score
 does not: the true front is built from each architecture's mean final accuracy over the table's
 seeds, and a search is credited with the mean of every architecture it completed, not with the
 draw it was served (`true_front`, `curve_of`). The share therefore measures which architectures
@@ -46,8 +46,8 @@ REGRET_AT = 30
 
 def sampler_key(sampler: str, trials: int) -> int:
     """What of the trial budget the sampler uses (its start-up trials or NSGA-II population,
-    t2tsearch.search.startup_trials). Budgets with one key share one run (prefixes)."""
-    from t2tsearch.search import startup_trials
+    t2tsearch.engine.search.startup_trials). Budgets with one key share one run (prefixes)."""
+    from t2tsearch.engine.search import startup_trials
 
     return startup_trials(sampler, trials)
 
@@ -71,7 +71,7 @@ def true_front(table_path: Path, space: Any) -> TrueFront:
     would choose (t2tsearch.results.reference.run_reference): accuracy at chance level, each cost at the
     space's constraint or, without one, 1.1 x its largest value over the table's complete
     architectures. A one-seed table gives its seed-0 rows, as before."""
-    from t2tsearch.evaluator import read_table
+    from t2tsearch.engine.evaluator import read_table
     from t2tsearch.pareto import hypervolume, objective_specs
     from t2tsearch.results.reference import run_reference
 
@@ -146,7 +146,7 @@ def curve_of(table: pd.DataFrame, specs: Sequence[Any], front: TrueFront, starte
 
 def search_once(space: Path, table: Path, sampler: str, scheduler: str, seed: int, trials: int,
                 out: Path, specs: Sequence[Any], front: TrueFront) -> RunCurve:
-    from t2tsearch.search import SearchOptions, run_search
+    from t2tsearch.engine.search import SearchOptions, run_search
 
     # The score is the overall front's hypervolume: the space's groups must not claim trials.
     options = SearchOptions(trials=trials, concurrency=1, sampler=sampler, scheduler=scheduler,
@@ -298,8 +298,8 @@ def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers:
                   seeds: Sequence[int], budgets: Sequence[int], out: Path,
                   echo=print) -> tuple[list[RunCurve], TrueFront]:
     """Every (sampler, scheduler, seed), one run per distinct sampler setting of the budgets."""
+    from t2tsearch.engine.search import start_ray
     from t2tsearch.pareto import objective_specs
-    from t2tsearch.search import start_ray
     from t2tsearch.space import load_space
 
     _quiet_optuna()

@@ -29,11 +29,11 @@ import torch.nn.functional as F
 
 from t2tsearch.arch import ArchConfig, BackboneConfig, SoftSplit, T2TConfig
 from t2tsearch.cost import count_cost
-from t2tsearch.data import ProxyData, load_data
 from t2tsearch.device import resolve_device
+from t2tsearch.engine.data import ProxyData, load_data
+from t2tsearch.engine.train import TrainBudget, train_proxy
 from t2tsearch.models.presets import PRESETS
 from t2tsearch.models.vit import build_model
-from t2tsearch.train import TrainBudget, train_proxy
 
 
 def models(img_size: int) -> dict[str, ArchConfig]:

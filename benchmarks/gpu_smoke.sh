@@ -41,7 +41,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from t2tsearch.data import load_data
+from t2tsearch.engine.data import load_data
 
 out, trials = Path(sys.argv[1]), int(sys.argv[2])
 smoke = yaml.safe_load(Path("spaces/smoke.yaml").read_text())

@@ -1,7 +1,7 @@
 """What one proxy training reports: per-epoch metrics and the outcome, without torch.
 
-The trainer (t2tsearch.train) produces them, and so does a tabular benchmark's lookup
-(t2tsearch.evaluator), which must not pay for importing torch in every Ray trial it answers.
+The trainer (t2tsearch.engine.train) produces them, and so does a tabular benchmark's lookup
+(t2tsearch.engine.evaluator), which must not pay for importing torch in every Ray trial it answers.
 """
 
 from __future__ import annotations

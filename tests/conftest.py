@@ -60,7 +60,7 @@ def ray_session():
     that shuts Ray down leaves the next search to start it again (run_search does)."""
     import ray
 
-    from t2tsearch.search import start_ray
+    from t2tsearch.engine.search import start_ray
 
     start_ray(None, verbose=False)
     yield
@@ -73,7 +73,7 @@ def ray_address(ray_session) -> str:
     instead of starting a Ray of its own (seconds of CPU on 2 cores)."""
     import ray
 
-    from t2tsearch.search import start_ray
+    from t2tsearch.engine.search import start_ray
 
     start_ray(None, verbose=False)  # again, where a module shut it down
     return ray.get_runtime_context().gcs_address

@@ -1,5 +1,5 @@
 """Ray's errors as Tune writes them to a trial's error.txt, for the tests of what a search
-makes of them (t2tsearch.worker_loss): each captured from a Tune 2.60 run, unless it says."""
+makes of them (t2tsearch.engine.worker_loss): each captured from a Tune 2.60 run, unless it says."""
 
 # error.txt as Tune 2.60 wrote it for a trial whose worker process got `kill -9`.
 KILLED = """Failure # 1 (occurred at 2026-12-04_17-58-46)

@@ -31,7 +31,7 @@ TINY_REPORT_SPACE = {
 
 def make_tiny_run(folder: Path, name: str = "run") -> Path:
     """Train a 4-trial run of the tiny space on Ray (about 15 s) and return its folder."""
-    from t2tsearch.search import SearchOptions, run_search
+    from t2tsearch.engine.search import SearchOptions, run_search
 
     space = folder / "tiny_groups.yaml"
     space.write_text(yaml.safe_dump(TINY_REPORT_SPACE, sort_keys=False))

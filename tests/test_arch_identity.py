@@ -95,8 +95,8 @@ def test_the_shipped_table_answers_with_recomputed_ids():
     """The tabular benchmark's table stores pre-canonical ids; its rows are found by the new."""
     from pathlib import Path
 
-    from t2tsearch.evaluator import TableEvaluator, read_table
-    from t2tsearch.train import TrainBudget
+    from t2tsearch.engine.evaluator import TableEvaluator, read_table
+    from t2tsearch.engine.train import TrainBudget
 
     path = Path(__file__).resolve().parents[1] / "benchmarks/tabular/t2t_mnist5k_32px_v1.json.gz"
     table = TableEvaluator(path)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import t2tsearch.search as search
+import t2tsearch.engine.search as search
+import t2tsearch.engine.search.tune_loop as tune_loop
 from t2tsearch.cli import main
 
 from .test_search import TINY_SPACE, grid_table, write_space
@@ -126,7 +127,7 @@ def test_a_run_survives_a_lost_node(two_nodes, tmp_path, monkeypatch, capsys):
                                 "sampler": "random", "seed": 1})
     NODE_TO_LOSE.clear()
     NODE_TO_LOSE.update(node=doomed, cluster=cluster)
-    monkeypatch.setattr(search, "StudySearcher", LosesANode)
+    monkeypatch.setattr(tune_loop, "StudySearcher", LosesANode)
     code = main(["run", str(space), "--out", str(tmp_path), "--name", "r", "--address",
                  cluster.address])
     out = capsys.readouterr().out

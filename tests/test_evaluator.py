@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from t2tsearch.errors import UserError
-from t2tsearch.evaluator import (
+from t2tsearch.engine.evaluator import (
     TableEvaluator,
     TrainerEvaluator,
     evaluator_from_spec,
     read_table,
     trial_seed,
 )
-from t2tsearch.search import SearchOptions, run_search
+from t2tsearch.engine.search import SearchOptions, run_search
+from t2tsearch.errors import UserError
 from t2tsearch.space import build_config, load_space
 
 TABLE_SPACE = {
@@ -229,9 +229,9 @@ def test_a_trial_answered_by_the_table_never_imports_torch():
     table = root / "benchmarks" / "tabular" / "t2t_mnist5k_32px_v2.json.gz"
     code = f"""
 import json, sys
-import t2tsearch.trainable
+import t2tsearch.engine.trainable
 from t2tsearch.budget import TrainBudget
-from t2tsearch.evaluator import evaluator_from_spec
+from t2tsearch.engine.evaluator import evaluator_from_spec
 from t2tsearch.arch import ArchConfig
 evaluator = evaluator_from_spec("table:{table}")
 config_id = next(iter(evaluator.seeds))

@@ -206,7 +206,7 @@ def test_group_comparison_measures_in_the_runs_box():
 
 
 def test_the_cost_aware_sampler_uses_the_runs_reference():
-    from t2tsearch.sampler import CostAwareSampler
+    from t2tsearch.engine.sampler import CostAwareSampler
 
     limited = space(constraints={"max_macs": "40K"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ray.tune.schedulers import TrialScheduler
 
-from t2tsearch.pareto_asha import ParetoASHA, RungMetric, crowding_distance, strictly_ahead
+from t2tsearch.engine.pareto_asha import ParetoASHA, RungMetric, crowding_distance, strictly_ahead
 
 METRICS = [RungMetric("accuracy", True), RungMetric("macs", False)]
 

@@ -18,8 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # The engine: the libraries that train and schedule, and the modules that drive them.
-ENGINE = ("torch", "timm", "ray", "t2tsearch.search", "t2tsearch.train", "t2tsearch.trainable",
-          "t2tsearch.sampler", "t2tsearch.confirm")
+ENGINE = ("torch", "timm", "ray", "t2tsearch.engine.search", "t2tsearch.engine.train", "t2tsearch.engine.trainable",
+          "t2tsearch.engine.sampler", "t2tsearch.engine.confirm")
 
 READING_MODULES = ("t2tsearch.report", "t2tsearch.export", "t2tsearch.results",
                    "t2tsearch.results.directory", "t2tsearch.results.tables",
@@ -49,8 +49,8 @@ def engine_loaded_by(code: str) -> list[str]:
 
 def test_the_probe_sees_the_engine():
     """The check can fail: importing the trainer shows torch and the trainer itself."""
-    loaded = engine_loaded_by("import t2tsearch.train")
-    assert "torch" in loaded and "t2tsearch.train" in loaded
+    loaded = engine_loaded_by("import t2tsearch.engine.train")
+    assert "torch" in loaded and "t2tsearch.engine.train" in loaded
 
 
 def test_no_reading_module_imports_the_engine():

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from t2tsearch.resources import (
+from t2tsearch.engine.resources import (
     ResourceError,
     TrialRequest,
     check_request,
@@ -61,7 +61,7 @@ def test_gpus_no_trial_asks_for_are_noted():
 
 
 def test_a_run_on_a_machine_with_gpus_but_no_request_says_so_at_its_start(monkeypatch):
-    import t2tsearch.resources as resources
+    import t2tsearch.engine.resources as resources
 
     monkeypatch.setattr(resources, "node_resources", lambda: GPU_NODE)
     lines: list[str] = []
@@ -163,8 +163,8 @@ def test_confirm_asking_more_than_any_node_has_ends_in_one_line(tiny_run, tmp_pa
 
 def test_confirm_trains_with_the_run_s_resources_unless_told(tiny_run, tmp_path, ray_address,
                                                                monkeypatch):
-    import t2tsearch.resources as resources
-    from t2tsearch.confirm import run_confirm
+    import t2tsearch.engine.resources as resources
+    from t2tsearch.engine.confirm import run_confirm
 
     from .conftest import copy_run
 
@@ -187,7 +187,7 @@ def test_ray_counts_a_placement_group_that_no_node_can_hold_yet(ray_session):
     import ray
     from ray.util import placement_group, remove_placement_group
 
-    from t2tsearch.resources import waiting_notice
+    from t2tsearch.engine.resources import waiting_notice
 
     lines: list[str] = []
     now = {"t": 0.0}

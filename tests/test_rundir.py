@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from t2tsearch.cli import main
+from t2tsearch.engine.search import Progress, StudySearcher, open_study
 from t2tsearch.results import RunDir, trials_table
 from t2tsearch.results.directory import LOCK_NAME
 from t2tsearch.results.tables import TrialsCsv, append_whole
-from t2tsearch.search import Progress, StudySearcher, open_study
 from t2tsearch.space import load_space
 from tests.conftest import copy_run
 from tests.test_search import TABULAR, write_space

@@ -11,17 +11,13 @@ from optuna.trial import TrialState
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cost import Cost
+from t2tsearch.engine.quota import FILLS_QUOTA
+from t2tsearch.engine.sampler import CostAwareSampler, expected_improvement
+from t2tsearch.engine.sampler.surrogate import FeatureEncoder, fit_gp, fit_surrogate
+from t2tsearch.engine.search import make_sampler
 from t2tsearch.errors import UserError
+from t2tsearch.groups import group_quota
 from t2tsearch.private_apis import hypervolume_of_losses
-from t2tsearch.quota import FILLS_QUOTA, group_quota
-from t2tsearch.sampler import (
-    CostAwareSampler,
-    _FeatureEncoder,
-    _fit_gp,
-    _fit_surrogate,
-    expected_improvement,
-)
-from t2tsearch.search import make_sampler
 from t2tsearch.space import parse_space, suggest
 
 SPACE = {
@@ -160,7 +156,7 @@ def test_the_encoder_keeps_the_order_of_every_numeric_field(seed):
         for value in values:
             pool.append(_Row(**{k: (value if k == key else v[0]) for k, v in fields.items()},
                              mixer="performer"))
-    encoder = _FeatureEncoder(pool)
+    encoder = FeatureEncoder(pool)
     encoded = encoder.encode(pool)
     for key in fields:
         column = encoded[:, encoder.numeric.index(key)]
@@ -175,7 +171,7 @@ def test_the_encoder_keeps_the_order_of_every_numeric_field(seed):
 
 def test_zero_is_below_a_tenth_and_apart_from_one():
     pool = [_Row(drop_path_rate=v, depth=d) for v, d in ((0.0, 0), (0.1, 1), (0.05, 2), (0.0, 4))]
-    encoder = _FeatureEncoder(pool)
+    encoder = FeatureEncoder(pool)
     drop = encoder.encode(pool)[:, encoder.numeric.index("drop_path_rate")]
     depth = encoder.encode(pool)[:, encoder.numeric.index("depth")]
     assert drop[0] < drop[2] < drop[1] and drop[0] == drop[3]
@@ -188,7 +184,7 @@ def test_the_trend_reads_the_log_costs_and_the_fidelity_and_nothing_else():
                  log_macs=float(rng.uniform(12, 16)), log_params=float(rng.uniform(9, 13)),
                  mlp_ratio=float(rng.choice([1.0, 2.0, 4.0])))
             for _ in range(20)]
-    encoder = _FeatureEncoder(pool)
+    encoder = FeatureEncoder(pool)
     fidelity = rng.uniform(0.2, 1.0, len(pool))
     encoded = encoder.encode(pool, fidelity=fidelity)
     read = encoded[:, encoder.trend_columns()]
@@ -199,7 +195,7 @@ def test_the_trend_reads_the_log_costs_and_the_fidelity_and_nothing_else():
     assert read.shape[1] == 3
     # Costs the same for every pool member carry nothing: the trend reads the fidelity alone.
     flat = [_Row(**{**row.fields, "log_macs": 14.0, "log_params": 11.0}) for row in pool]
-    flat_encoder = _FeatureEncoder(flat)
+    flat_encoder = FeatureEncoder(flat)
     assert flat_encoder.trend_columns() == [flat_encoder.encode(flat).shape[1] - 1]
 
 
@@ -220,7 +216,7 @@ def test_the_surrogate_learns_which_field_matters_from_ten_results():
         x = draw(10)
         y = 3.0 * x[:, 0] + rng.normal(0.0, 0.3, 10)
         unseen = draw(200)
-        predicted = _fit_gp(x, y, seed).predict(unseen)
+        predicted = fit_gp(x, y, seed).predict(unseen)
         agree = np.mean(np.sign(predicted) == np.sign(unseen[:, 0]))
         assert agree >= 0.95, f"seed {seed}: the sign of the field's effect right in {agree:.0%}"
 
@@ -242,7 +238,7 @@ def test_the_surrogate_extrapolates_a_rise_with_cost_from_six_results():
         x = draw(6, -1.5, 0.0)
         loss = -(2.0 * x[:, 0] + rng.normal(0.0, 0.5, 6))  # minus the accuracy
         costlier = draw(50, 0.5, 1.5)
-        predicted = _fit_surrogate(x, loss, seed, trend_columns=[0, 8]).predict(costlier)
+        predicted = fit_surrogate(x, loss, seed, trend_columns=[0, 8]).predict(costlier)
         better = np.mean(predicted < loss.min())
         assert better >= 0.9, f"seed {seed}: {better:.0%} of costlier models predicted better"
 
@@ -300,7 +296,7 @@ def test_same_seed_same_proposals_and_it_finds_more_of_the_front_than_random():
 
 
 def test_trials_stopped_early_enter_the_surrogate_at_their_fidelity(monkeypatch):
-    import t2tsearch.sampler as sampler_module
+    import t2tsearch.engine.sampler.cost_aware as sampler_module
 
     space = parse_space({**SPACE, "train": {**SPACE["train"], "epochs": 3}})
     sampler = CostAwareSampler(space, fake_cost, rejection_for(space), seed=0, n_startup_trials=3)
@@ -310,7 +306,7 @@ def test_trials_stopped_early_enter_the_surrogate_at_their_fidelity(monkeypatch)
         trial.set_user_attr(key, value)
     study.tell(trial, state=TrialState.PRUNED)
     fits, predictions = [], []
-    real_fit = sampler_module._fit_surrogate
+    real_fit = sampler_module.fit_surrogate
 
     def spy_fit(x, y, seed, trend_columns):
         model = real_fit(x, y, seed, trend_columns)
@@ -319,7 +315,7 @@ def test_trials_stopped_early_enter_the_surrogate_at_their_fidelity(monkeypatch)
         model.predict = lambda x_new, **kw: (predictions.append(x_new), real_predict(x_new, **kw))[1]
         return model
 
-    monkeypatch.setattr(sampler_module, "_fit_surrogate", spy_fit)
+    monkeypatch.setattr(sampler_module, "fit_surrogate", spy_fit)
     assert sampler.propose(study.get_trials(deepcopy=False)) is not None
     (x, y), = fits
     assert len(y) == 5  # four full-budget results and the stopped one

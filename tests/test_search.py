@@ -18,9 +18,9 @@ import yaml
 
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cli import main
+from t2tsearch.engine.search import QUOTA_PATIENCE, SearchOptions, apply_overrides, run_search
 from t2tsearch.errors import UserError
 from t2tsearch.results import RunDir, load_trials, open_run
-from t2tsearch.search import QUOTA_PATIENCE, SearchOptions, apply_overrides, run_search
 from t2tsearch.space import load_space
 
 TINY_SPACE = {
@@ -285,7 +285,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, request, how):
 
 def test_searcher_records_a_trial_that_raised_as_failed(tmp_path):
     # Ray-free: drive the searcher by hand as Tune would.
-    from t2tsearch.search import Progress, StudySearcher, open_study
+    from t2tsearch.engine.search import Progress, StudySearcher, open_study
 
     space = load_space(write_space(tmp_path))
     run = RunDir.create(tmp_path, "r")
@@ -314,7 +314,7 @@ def test_searcher_records_a_trial_that_raised_as_failed(tmp_path):
 
 def test_a_trial_stopped_at_its_first_rung_keeps_its_accuracy(tmp_path):
     # Ray-free: Tune hands the result a scheduler stops on to on_trial_complete only.
-    from t2tsearch.search import Progress, StudySearcher, open_study
+    from t2tsearch.engine.search import Progress, StudySearcher, open_study
 
     space = load_space(write_space(tmp_path))
     run = RunDir.create(tmp_path, "r")
@@ -347,7 +347,7 @@ def test_missing_dataset_is_one_line_before_anything_runs(tmp_path, capsys):
 def test_ctrl_c_between_two_trials_still_asks_to_resume(tmp_path, monkeypatch, capsys):
     # Tune stopped with budget left but no trial in flight: the run is not finished, so the
     # command says how to go on and exits 130, as with trials in flight.
-    import t2tsearch.search as search
+    import t2tsearch.engine.search as search
 
     space = write_space(tmp_path)
     run = RunDir.create(tmp_path, "cut")
@@ -370,7 +370,7 @@ GROUPED_SPACE = {**TINY_SPACE, "name": "grouped",
 def drive_by_hand(tmp_path, space, name: str, fixed: dict, trials: int):
     """A searcher over `space` whose sampler proposes `fixed` every time, driven by hand as Tune
     would (no Ray), each trial completing at once: (searcher, configs, table, progress lines)."""
-    from t2tsearch.search import Progress, StudySearcher, open_study
+    from t2tsearch.engine.search import Progress, StudySearcher, open_study
 
     run = RunDir.create(tmp_path, name)
     run.space_file.write_text(space.to_yaml())
@@ -424,7 +424,7 @@ def test_a_failed_quota_trial_reopens_its_quota_from_the_reserve(tmp_path):
     # Quota 3 each (7 trials, 2 groups of 3 architectures: depth 1 or 2 x head_dim 8/16/24).
     # While a quota trial trains, the budget it might need again is held back; it fails, and
     # its group gets another trial from that reserve.
-    from t2tsearch.search import Progress, StudySearcher, open_study
+    from t2tsearch.engine.search import Progress, StudySearcher, open_study
 
     space = load_space(write_space(tmp_path, **{**GROUPED_SPACE, "groups": {
         "shallow": "backbone.depth == 1", "deep": "backbone.depth == 2"},
@@ -529,7 +529,7 @@ def test_a_group_that_learns_slower_gets_its_quota_under_early_stopping(tmp_path
 # algorithm when it builds the Tuner: Optuna 5.1's NSGA-II sampler cannot be pickled).
 @pytest.mark.parametrize("sampler", ["ehvi", "nsga2", "tpe", "gp", "random", "grid"])
 def test_every_sampler_runs_a_search_through_ray_tune(tmp_path, sampler):
-    from t2tsearch.evaluator import TableEvaluator
+    from t2tsearch.engine.evaluator import TableEvaluator
 
     table_file = TABULAR / "t2t_mnist5k_32px_v1.json.gz"
     options = SearchOptions(trials=5, sampler=sampler, seed=4, goal="front", scheduler="none",

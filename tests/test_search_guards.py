@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-import t2tsearch.search as search
+import t2tsearch.engine.search as search
+import t2tsearch.engine.search.tune_loop as tune_loop
 from t2tsearch.arch import ArchConfig
 from t2tsearch.cli import main
-from t2tsearch.search import QUOTA_DRAWS, QUOTA_PATIENCE
+from t2tsearch.engine.search import QUOTA_DRAWS, QUOTA_PATIENCE
 from t2tsearch.space import check_architecture, load_space, random_draws
 from tests.test_search import GROUPED_SPACE, TINY_SPACE, drive_by_hand
 
@@ -42,7 +43,7 @@ def test_the_quota_fallback_skips_members_that_cannot_be_built(tmp_path):
     # The search went on: a feasible member of 'rare' was queued and trained.
     assert [c["groups"] for c in configs] == [["common"], ["rare"]]
     assert check_architecture(ArchConfig.from_json(configs[1]["arch"]), space) is None
-    assert searcher.budget_left == 0 and not searcher.out_of_reach
+    assert searcher.budget_left == 0 and not searcher.gate.out_of_reach
     assert (table["status"] == "quota").sum() == QUOTA_PATIENCE
 
 
@@ -61,8 +62,8 @@ def test_a_space_where_nothing_fits_is_one_line_and_leaves_no_run(tmp_path, caps
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     out = tmp_path / "runs"
     # The error comes before any trial needs Ray; a run that went past it fails at once instead.
-    monkeypatch.setattr(search, "start_ray", lambda address, verbose: None)
-    monkeypatch.setattr(search, "StudySearcher", past_the_reference)
+    monkeypatch.setattr(tune_loop, "start_ray", lambda address, verbose: None)
+    monkeypatch.setattr(tune_loop, "StudySearcher", past_the_reference)
     assert main(["run", str(path), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
@@ -73,8 +74,8 @@ def test_a_space_where_nothing_fits_is_one_line_and_leaves_no_run(tmp_path, caps
 def sharing_searcher(tmp_path, gpus: float, trials: int = 2):
     """A Ray-free searcher of the tiny space whose trials ask for `gpus` GPUs each, and its
     progress lines."""
+    from t2tsearch.engine.search import Progress, StudySearcher, open_study
     from t2tsearch.results import RunDir
-    from t2tsearch.search import Progress, StudySearcher, open_study
     from tests.test_search import write_space
 
     space = search.apply_overrides(load_space(write_space(tmp_path)),
@@ -106,7 +107,8 @@ def test_out_of_memory_on_a_shared_gpu_is_trained_again_alone(tmp_path):
                      "on a whole GPU"]
     again = searcher.suggest("ray-2")  # the retry comes before any new proposal
     assert again == {**first, "alone": True} and searcher.budget_left == 1
-    from t2tsearch.search import TrialRequest, resources_of
+    from t2tsearch.engine.resources import TrialRequest
+    from t2tsearch.engine.search import resources_of
 
     request = TrialRequest(1, 0.25)
     assert resources_of(request, again).required_resources == {"CPU": 1, "GPU": 1}
@@ -155,8 +157,8 @@ def test_out_of_memory_on_a_gpu_of_its_own_is_recorded_at_once(tmp_path):
 # ---- a worker that died is trained again; an exception is not --------------------------------
 def retrying_searcher(tmp_path, trials: int = 2, **search_settings):
     """A Ray-free searcher of the tiny space (search settings overridden), its run and lines."""
+    from t2tsearch.engine.search import Progress, StudySearcher, open_study
     from t2tsearch.results import RunDir
-    from t2tsearch.search import Progress, StudySearcher, open_study
     from tests.test_search import write_space
 
     space = search.apply_overrides(load_space(write_space(tmp_path)),

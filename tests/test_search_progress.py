@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2tsearch.search import Progress
+from t2tsearch.engine.search import Progress
 
 ARCH = ('{"img_size": 32, "in_chans": 1, "num_classes": 10, "t2t": {}, "backbone": '
         '{"depth": 2, "embed_dim": 64, "num_heads": 2}}')

@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import t2tsearch.search as search
+import t2tsearch.engine.search as search
+import t2tsearch.engine.search.tune_loop as tune_loop
 from t2tsearch.cli import main
-from t2tsearch.results import RunDir, load_trials, open_run, status_counts
+from t2tsearch.results import CONSUMED, RunDir, load_trials, open_run, status_counts
 from t2tsearch.space import build_config, load_space
 from tests.test_search import write_space
 
@@ -34,12 +35,12 @@ def interrupt_after(monkeypatch, finished: int) -> None:
 
         def _finish(self, trial, state, status, reason="", values=None):
             super()._finish(trial, state, status, reason, values)
-            if status in search.CONSUMED:
+            if status in CONSUMED:
                 Interrupted.results += 1
                 if Interrupted.results == finished:
                     os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(search, "StudySearcher", Interrupted)
+    monkeypatch.setattr(tune_loop, "StudySearcher", Interrupted)
 
 
 def tabular_run(tmp_path, *args: str) -> list[str]:
@@ -80,7 +81,7 @@ def test_a_resumed_run_proposes_architectures_it_has_not_trained(tmp_path, monke
     assert main(["run", "--resume", str(run.path)]) == 130
     table = load_trials(run.path)
     later = table[table["trial"] > before["trial"].max()]
-    assert later["status"].isin(search.CONSUMED).sum() >= 3
+    assert later["status"].isin(CONSUMED).sum() >= 3
     # The space has 178 untried architectures: none trained before the resume is proposed again.
     assert not later["config_id"].isin(done_before).any(), later[["trial", "config_id"]]
     # The second session's sampler had a seed of its own, recorded; the first had the run's.
@@ -93,7 +94,7 @@ def test_a_run_answered_by_a_table_is_answered_by_it_on_resume(tmp_path, monkeyp
     # The resumed session is given no --evaluator: its trials must still come from the table
     # (every accuracy one of the table's rows for that architecture), not from training, and
     # another evaluator on resume is refused in one line.
-    from t2tsearch.evaluator import TableEvaluator
+    from t2tsearch.engine.evaluator import TableEvaluator
 
     interrupt_after(monkeypatch, 2)
     assert main(tabular_run(tmp_path, "--sampler", "random", "--seed", "5", "--trials", "5")) == 130
@@ -123,8 +124,8 @@ def test_a_resumed_run_may_find_its_table_at_a_new_place_and_nothing_else(tmp_pa
     # Ray-free: which evaluator a resumed session gets, from what run.json records.
     import shutil
 
+    from t2tsearch.engine.search import resume_evaluator
     from t2tsearch.errors import UserError
-    from t2tsearch.search import resume_evaluator
 
     table = tmp_path / "a" / "table.json.gz"
     table.parent.mkdir()
@@ -172,7 +173,7 @@ def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, ca
     first_session_last = int(table["trial"].max())  # a trial may end after Ctrl-C, past the cut
     # Ctrl-C came with the second result; at concurrency 2 the other trial in flight (a table
     # answers at once) may still finish before Tune stops.
-    done = int(table["status"].isin(search.CONSUMED).sum())
+    done = int(table["status"].isin(CONSUMED).sum())
     assert 2 <= done < 6
     assert run.read_meta()["sessions"][0]["outcome"] == "interrupted"
     assert f"{done} of 6 trials done: the last session was interrupted" in partial_reason(
@@ -199,7 +200,7 @@ def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, ca
     assert main(["run", "--resume", str(run.path)]) == 0
     out = capsys.readouterr()
     table = load_trials(run.path)
-    assert table["status"].isin(search.CONSUMED).sum() == 6
+    assert table["status"].isin(CONSUMED).sum() == 6
     # One count: the summary line, trials.csv read back and a count by hand agree.
     by_hand = counted_by_hand(table)
     assert status_counts(pd.read_csv(run.trials_csv)) == by_hand
@@ -216,7 +217,7 @@ def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, ca
     assert main(["run", "--resume", str(run.path)]) == 0
     assert main(["run", "--resume", str(run.path), "--trials", "8"]) == 0
     table = load_trials(run.path)
-    assert table["status"].isin(search.CONSUMED).sum() == 8
+    assert table["status"].isin(CONSUMED).sum() == 8
     assert [s.get("outcome") for s in run.read_meta()["sessions"]] == [
         None, None, "finished", "finished", "finished"]
     capsys.readouterr()
@@ -246,7 +247,7 @@ def test_invalid_results_use_the_budget_and_are_counted_as_invalid(tmp_path, cap
     assert len(invalid) >= 1 and set(depths) == {2}  # exactly the ones the table lacks
     assert invalid["reason"].str.contains("not in the table").all()
     # Each took a trial of the budget, and every count says so.
-    assert table["status"].isin(search.CONSUMED).sum() == 4
+    assert table["status"].isin(CONSUMED).sum() == 4
     progress = [line for line in out.splitlines() if line.startswith("[")]
     assert progress[-1].startswith("[  4/4]")
     assert f"{len(invalid)} invalid" in out
@@ -259,12 +260,12 @@ def test_invalid_results_use_the_budget_and_are_counted_as_invalid(tmp_path, cap
 KILLED_WHILE_LOST = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
-import t2tsearch.search as search
+import t2tsearch.engine.search.tune_loop as tune_loop
 from t2tsearch.cli import main
 from tests.ray_errors import NODE_LOST
 
 
-class LosesANodeThenDies(search.StudySearcher):
+class LosesANodeThenDies(tune_loop.StudySearcher):
     def on_trial_result(self, trial_id, result):
         super().on_trial_result(trial_id, result)
         trial = self.live.get(trial_id)
@@ -274,7 +275,7 @@ class LosesANodeThenDies(search.StudySearcher):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-search.StudySearcher = LosesANodeThenDies
+tune_loop.StudySearcher = LosesANodeThenDies
 sys.exit(main({args!r}))
 """
 

@@ -148,7 +148,7 @@ def test_defaults_and_sampler_resolution():
     assert (space.search.trials, space.search.concurrency, space.search.effective_scheduler) == (
         20, 2, "none")
     # A sampler given on the command line brings its own default scheduler.
-    from t2tsearch.search import apply_overrides
+    from t2tsearch.engine.search import apply_overrides
 
     nsga2 = apply_overrides(space, {"sampler": "nsga2"}, "space.yaml").search
     assert (nsga2.sampler, nsga2.scheduler, nsga2.effective_scheduler) == (
@@ -204,7 +204,7 @@ def test_a_run_space_without_split_seed_keeps_the_old_split(tmp_path):
 def test_command_line_overrides_keep_an_old_runs_split(tmp_path):
     """`run --resume OLD --trials 40` rewrites the old run's space.yaml: its split still
     follows train.seed, and a new space saying `split_seed: null` keeps it too."""
-    from t2tsearch.search import apply_overrides
+    from t2tsearch.engine.search import apply_overrides
 
     data = yaml.safe_load((SPACES / "smoke.yaml").read_text())
     data["train"] = {**data.get("train", {}), "seed": 5}

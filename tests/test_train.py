@@ -13,9 +13,10 @@ import torch
 
 from t2tsearch.cli import main
 from t2tsearch.cost import Latency, measure_latency
-from t2tsearch.data import ProxyData, TensorImages, load_data
+from t2tsearch.engine.batches import ProxyData, TensorImages
+from t2tsearch.engine.data import load_data
+from t2tsearch.engine.train import EpochMetrics, TrainBudget, TrainResult, train_proxy
 from t2tsearch.errors import InfeasibleArchError
-from t2tsearch.train import EpochMetrics, TrainBudget, TrainResult, train_proxy
 
 from .conftest import tiny_arch
 
@@ -59,7 +60,7 @@ def test_same_seed_same_numbers_on_cpu(data):
 
 
 def test_the_split_seed_fixes_the_validation_set_and_the_seed_the_training(monkeypatch):
-    import t2tsearch.train as train_module
+    import t2tsearch.engine.train as train_module
 
     loaded: list[ProxyData] = []
 
@@ -307,8 +308,8 @@ def watch_what_training_builds(monkeypatch) -> tuple[list[weakref.ref], list[lis
     import timm.optim
     import timm.scheduler
 
+    import t2tsearch.engine.train as train_module
     import t2tsearch.models.vit as vit
-    import t2tsearch.train as train_module
 
     refs: list[weakref.ref] = []
 
@@ -416,7 +417,7 @@ def test_each_training_records_its_device(data):
 def test_precision_auto_takes_bf16_only_where_the_gpu_has_it(monkeypatch, native, expected):
     from contextlib import nullcontext
 
-    from t2tsearch.train import bf16_native
+    from t2tsearch.engine.train import bf16_native
 
     asked = []
 
@@ -431,9 +432,9 @@ def test_precision_auto_takes_bf16_only_where_the_gpu_has_it(monkeypatch, native
 
 
 def test_a_folder_dataset_gets_a_loader_worker_per_torch_thread(monkeypatch):
-    # A trial's torch threads are its cpus_per_trial (t2tsearch.trainable); its folder loader
+    # A trial's torch threads are its cpus_per_trial (t2tsearch.engine.trainable); its folder loader
     # takes as many workers, where it took min(8, cores - 1) whatever the trial was given.
-    import t2tsearch.train as train_module
+    import t2tsearch.engine.train as train_module
 
     asked = {}
 

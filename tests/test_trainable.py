@@ -11,7 +11,7 @@ import ray.tune
 import torch
 
 from t2tsearch.budget import TrainBudget
-from t2tsearch.trainable import proxy_trainable
+from t2tsearch.engine.trainable import proxy_trainable
 
 from .conftest import tiny_arch
 
@@ -33,7 +33,7 @@ def reports(monkeypatch) -> list[dict]:
     monkeypatch.setattr(ray.tune, "report", collected.append)
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
-    monkeypatch.setattr("t2tsearch.trainable.current_node", lambda: "node-1")
+    monkeypatch.setattr("t2tsearch.engine.trainable.current_node", lambda: "node-1")
     return collected
 
 
@@ -65,8 +65,8 @@ def test_a_trial_granted_a_gpu_but_told_to_train_on_the_cpu_fails(reports, monke
 
 
 def test_the_device_label_names_the_gpu_and_ray_s_id():
+    from t2tsearch.engine.trainable import device_label
     from t2tsearch.outcome import TrainResult
-    from t2tsearch.trainable import device_label
 
     on_gpu = TrainResult("complete", device="cuda:0", device_name="NVIDIA H200")
     assert device_label(on_gpu, ["3"]) == "cuda:0 (NVIDIA H200, Ray GPU 3)"

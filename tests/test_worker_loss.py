@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2tsearch.worker_loss import worker_lost
+from t2tsearch.engine.worker_loss import worker_lost
 from tests.ray_errors import CREATION_RAISED, KILLED, MEMORY_MONITOR, NODE_LOST, RAISED
 
 

@@ -121,8 +121,8 @@ def train_one(job: tuple[str, int, int]) -> dict[str, Any]:
     """Train one (arch JSON, seed, table version); the row for the work file."""
     from t2tsearch.arch import ArchConfig
     from t2tsearch.cost import count_cost
-    from t2tsearch.data import load_data
-    from t2tsearch.train import train_proxy
+    from t2tsearch.engine.data import load_data
+    from t2tsearch.engine.train import train_proxy
 
     arch_json, seed, version = job
     cfg = ArchConfig.from_json(arch_json)
@@ -208,8 +208,8 @@ def reuse_v1_rows(v1_table: Path, work_file: Path, configs: list[Any], verify: i
     seed). First `verify` of them (the fastest) are trained again and must give the same
     accuracy to 0.01 points, else the build stops and asks for --no-reuse; the retrained rows
     go in as fresh v2 rows. Rows already in the work file are left as they are."""
-    from t2tsearch.evaluator import read_table
-    from t2tsearch.train import TrainBudget
+    from t2tsearch.engine.evaluator import read_table
+    from t2tsearch.engine.train import TrainBudget
 
     header, rows = read_table(v1_table)
     v1_budget = TrainBudget.model_validate({**header.get("budget", {}), "split_seed": None})

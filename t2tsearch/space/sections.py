@@ -207,7 +207,7 @@ SamplerName = Literal["auto", "ehvi", "nsga2", "tpe", "gp", "random", "grid"]
 class SearchSettings(_Strict):
     """How the search runs: Optuna sampler, trial count, Ray resources and early stopping."""
 
-    # auto (resolved when the space loads): tpe with one objective; ehvi (t2tsearch.sampler)
+    # auto (resolved when the space loads): tpe with one objective; ehvi (t2tsearch.engine.sampler)
     # when every objective but one is a cost known before training; nsga2 otherwise.
     sampler: SamplerName = "auto"
     trials: int = Field(default=20, ge=1)
@@ -220,7 +220,7 @@ class SearchSettings(_Strict):
     grace_period: int = Field(default=1, ge=1)  # epochs before the scheduler may stop a trial
     reduction_factor: float = Field(default=3, gt=1)
     # What the trials are for: `compare_groups` gives every group its quota of full-budget
-    # architectures (t2tsearch.quota), `front` spends them all on the overall front; auto is
+    # architectures (t2tsearch.engine.quota), `front` spends them all on the overall front; auto is
     # compare_groups when the space has groups (see SearchSpace.effective_goal).
     goal: Literal["auto", "compare_groups", "front"] = "auto"
     # A trial whose worker process died (a signal, the OOM killer, its node lost) is trained

@@ -1,4 +1,5 @@
-"""The size of a space and a survey of it: feasibility and cost ranges from random samples."""
+"""What `t2tsearch validate` reports of a space: its size, a survey of random samples (feasibility
+and cost ranges), and its base with the searched fields marked."""
 
 from __future__ import annotations
 
@@ -197,3 +198,74 @@ def validate_space(path: str | Path, samples: int = 1000, seed: int | None = Non
     if problem is not None:
         raise SpaceError(f"{path}: {problem}")
     return space, survey
+
+
+# ---- the base in words -----------------------------------------------------------------------------
+# The fields of ArchConfig.short() and the parameters that can change each one.
+_SUMMARY_FIELDS = {
+    "mixer": ("t2t.mixer",), "token dim": ("t2t.token_dim",), "depth": ("backbone.depth",),
+    "width": ("backbone.embed_dim", "backbone.head_dim"), "heads": ("backbone.num_heads",),
+    "mlp ratio": ("backbone.mlp_ratio",), "block": ("backbone.block",),
+}
+
+
+def describe_base(space: SearchSpace) -> str:
+    """The base in ArchConfig.short()'s form with every searched field shown as '*', followed
+    by what each one ranges over: the base's own value of a searched field is never sampled
+    unless the parameter has a `when` (its value where the condition fails)."""
+    from t2tsearch.conditions import config_fields
+
+    base = space.base_config
+    params = space.parameters
+    fixed = {"mixer": base.t2t.mixer, "token dim": base.t2t.token_dim,
+             "depth": base.backbone.depth, "width": base.backbone.embed_dim,
+             "heads": base.backbone.num_heads, "mlp ratio": base.backbone.mlp_ratio,
+             "block": base.backbone.block}
+
+    def domain(path: str) -> list[Any]:
+        param = params[path]
+        values = param.values()  # a lazy range for an integer range: never listed whole
+        if values is None or len(values) > 64:  # continuous or long: its ends stand for it
+            dom = param.int_range or param.float_range
+            values = [dom.low, dom.high]
+        values = list(values)
+        # head_dim is no field of its own: the width branch below adds the base's width.
+        where_not = param.when and path != "backbone.head_dim"
+        return values + ([config_fields(base)[path]] if where_not else [])
+
+    searched: dict[str, list[Any]] = {}
+    for part, paths in _SUMMARY_FIELDS.items():
+        if part == "width" and "backbone.head_dim" in params:
+            # build_config sets the width to head_dim x num_heads.
+            heads = domain("backbone.num_heads") if "backbone.num_heads" in params \
+                else [base.backbone.num_heads]
+            widths = [d * h for d in domain("backbone.head_dim") for h in heads]
+            searched[part] = widths + ([fixed["width"]] if params["backbone.head_dim"].when
+                                        else [])
+        elif any(path in params for path in paths):
+            searched[part] = domain(next(path for path in paths if path in params))
+    splits_searched = any(path.startswith(("t2t.soft_splits.", "t2t.num_splits", "t2t.depth"))
+                          for path in params)
+    shown = {part: "*" if part in searched else value for part, value in fixed.items()}
+    splits = "*" if splits_searched else ",".join(str(s) for s in base.t2t.soft_splits)
+    text = (f"{shown['mixer']}[{splits}]/{shown['token dim']} d{shown['depth']} "
+            f"w{shown['width']} h{shown['heads']} r{_value(shown['mlp ratio'])} {shown['block']}")
+    if not searched and not splits_searched:
+        return text
+    ranges = [f"{part} {_values(values)}" for part, values in searched.items()]
+    if splits_searched:
+        ranges.insert(0, "soft splits (see parameters)")
+    return f"{text}; * searched: " + ", ".join(ranges)
+
+
+def _value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _values(values: list[Any]) -> str:
+    """Distinct values as {a, b, c}; more than four numbers as their range low..high."""
+    distinct = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in distinct)
+    if numeric and len(distinct) > 4:
+        return f"{_value(distinct[0])}..{_value(distinct[-1])}"
+    return "{" + ", ".join(_value(v) for v in distinct) + "}"

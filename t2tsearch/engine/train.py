@@ -1,7 +1,7 @@
 """Proxy training: one function that trains an ArchConfig on a dataset for a short budget.
 
 Failures (divergence, out of memory, a bad architecture) are results, never exceptions.
-This module must never import from t2tsearch.search.
+This module must never import from t2tsearch.engine.search.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ import torch.nn.functional as F
 
 from t2tsearch.arch import ArchConfig
 
-# TrainBudget lives in budget.py (no torch); imported here too so that `from t2tsearch.train
+# TrainBudget lives in budget.py (no torch); imported here too so that `from t2tsearch.engine.train
 # import TrainBudget` and budgets pickled under that name keep working.
 from t2tsearch.budget import TrainBudget as TrainBudget
-from t2tsearch.data import ProxyData, TensorImages, load_data
 from t2tsearch.device import resolve_device
+from t2tsearch.engine.data import ProxyData, TensorImages, load_data
 from t2tsearch.errors import InfeasibleArchError
 
 # What a training reports lives in outcome.py (no torch, so that a trial answered by a table never
-# imports it); imported here too so that `from t2tsearch.train import TrainResult` keeps working.
+# imports it); imported here too so that `from t2tsearch.engine.train import TrainResult` keeps working.
 from t2tsearch.outcome import EpochCallback as EpochCallback
 from t2tsearch.outcome import EpochMetrics as EpochMetrics
 from t2tsearch.outcome import StateCallback as StateCallback

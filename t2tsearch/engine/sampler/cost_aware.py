@@ -14,16 +14,13 @@ Before the surrogate has data (the start-up trials) it spreads the proposals ove
 range: each is the pool member whose log-cost lies farthest from every trial so far, because a
 front spans the whole cost range and its cheap end is found by no accuracy model.
 
-Under `goal: compare_groups` the groups' quotas (t2tsearch.quota) come first: while a group is
+Under `goal: compare_groups` the groups' quotas (t2tsearch.engine.quota) come first: while a group is
 short, the proposal is the member of the group furthest behind with the largest expected
 improvement of that group's own front, over the cost range all groups share.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,41 +31,16 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from t2tsearch.arch import ArchConfig, trial_config_id
-from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
+from t2tsearch.engine.quota import tally_groups
+from t2tsearch.engine.sampler.improvement import expected_improvement
+from t2tsearch.engine.sampler.surrogate import Candidate, FeatureEncoder, fit_surrogate
 from t2tsearch.pareto import METRIC_COLUMNS
-from t2tsearch.private_apis import distribution_contains, hypervolume_of_losses
-from t2tsearch.quota import tally_groups
+from t2tsearch.private_apis import distribution_contains
 from t2tsearch.results.reference import run_reference
 from t2tsearch.space.fields import KNOWN_BEFORE_TRAINING, measured_objectives
 from t2tsearch.space.sampling import random_draws
 from t2tsearch.space.schema import SearchSpace
-
-# Gauss-Hermite nodes for the expectation when more than one cost objective is in play.
-_QUADRATURE_NODES = 8
-# The surrogate's smallest noise variance, as a share of the observed results' variance: no short
-# proxy's result is taken as more than ~90% signal (see _fit_gp for the measurement).
-NOISE_FLOOR = 0.1
-# The surrogate's cost fields (Candidate.fields), which its linear trend reads.
-LOG_COSTS = ("log_macs", "log_params")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A pool member: the parameter values that make it, its config and its exact costs."""
-
-    params: dict[str, Any]
-    config: ArchConfig
-    cost: Cost
-
-    @functools.cached_property
-    def fields(self) -> dict[str, Any]:
-        """The surrogate's raw inputs, every ArchConfig field and the log costs: computed once,
-        as pool members are scored again at every proposal."""
-        fields = config_fields(self.config)
-        for key, count in zip(LOG_COSTS, (self.cost.macs, self.cost.params), strict=True):
-            fields[key] = math.log(max(count, 1))
-        return fields
 
 
 @dataclass
@@ -366,11 +338,11 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         if len(observed) < 2 or not front_ids:
             return self._spread(fresh, list(by_id.values()))
         sign = -1.0 if self._directions[self._measured] == "maximize" else 1.0
-        encoder = _FeatureEncoder(list(self._pool.values()) + list(by_id.values()))
+        encoder = FeatureEncoder(list(self._pool.values()) + list(by_id.values()))
         x_train = encoder.encode([by_id[cid] for cid in observed],
                                  fidelity=[f for _, f in observed.values()])
         y_train = np.array([sign * value for value, _ in observed.values()])  # as a loss
-        model = _fit_surrogate(x_train, y_train, self.seed, encoder.trend_columns())
+        model = fit_surrogate(x_train, y_train, self.seed, encoder.trend_columns())
         mean, std = model.predict(encoder.encode(fresh), return_std=True)
         std = np.maximum(std, 1e-9)
 
@@ -390,236 +362,3 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                                      front_loss, ref_known, ref_loss)
         best = np.flatnonzero(gains >= gains.max() * (1 - 1e-9))
         return fresh[int(self._rng.choice(best))]
-
-
-# ---- the surrogate ---------------------------------------------------------------------------
-class _FeatureEncoder:
-    """ArchConfig fields (and log costs) as standardised numbers, categorical ones one-hot;
-    fields constant over the pool are left out.
-
-    Numeric fields keep their order: a field that is positive over the pool is taken as its log
-    (widths and depths matter by ratio), one with zeros as log(value + offset), the offset half
-    its smallest positive value (so that 0 < 0.05 < 0.1 and 0 < 1 stay apart and in order), and
-    one with negative values as is. The log costs are logs already."""
-
-    def __init__(self, pool: Sequence[Candidate]) -> None:
-        rows = [c.fields for c in pool]
-        keys = sorted({k for row in rows for k in row})
-        self.numeric: list[str] = []
-        self.offsets: dict[str, float | None] = {}  # None: the value as is; else log(v + offset)
-        self.categories: dict[str, list[str]] = {}
-        for key in keys:
-            values = [row.get(key) for row in rows]
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                if len(set(values)) > 1:
-                    self.numeric.append(key)
-                    self.offsets[key] = _log_offset(key, [float(v) for v in values])
-            else:
-                labels = sorted({repr(v) for v in values})
-                if len(labels) > 1:
-                    self.categories[key] = labels
-        matrix = self._matrix(rows)
-        self.mean = matrix.mean(axis=0)
-        self.scale = np.where(matrix.std(axis=0) > 0, matrix.std(axis=0), 1.0)
-
-    def _matrix(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
-        out = []
-        for row in rows:
-            vector = []
-            for key in self.numeric:
-                value = float(row.get(key, 0.0))
-                offset = self.offsets[key]
-                vector.append(value if offset is None else math.log(value + offset))
-            for key, labels in self.categories.items():
-                label = repr(row.get(key))
-                vector.extend(1.0 if label == known else 0.0 for known in labels)
-            out.append(vector)
-        return np.asarray(out, dtype=float).reshape(len(rows), -1)
-
-    def encode(self, candidates: Sequence[Candidate],
-               fidelity: Sequence[float] | None = None) -> np.ndarray:
-        """Standardised fields, and last the training fidelity (epochs reached / budget) as
-        log2: 0 for full-budget results and for the candidates, which are predicted at 1."""
-        fields = (self._matrix([c.fields for c in candidates]) - self.mean) / self.scale
-        levels = np.ones(len(candidates)) if fidelity is None else np.asarray(fidelity, float)
-        return np.column_stack([fields, np.log2(levels)])
-
-    def trend_columns(self) -> list[int]:
-        """The encoded columns the surrogate's linear trend reads: the log costs (those that vary
-        over the pool) and the fidelity, which is last."""
-        costs = [i for i, key in enumerate(self.numeric) if key in LOG_COSTS]
-        width = len(self.numeric) + sum(len(labels) for labels in self.categories.values())
-        return [*costs, width]
-
-
-def _log_offset(key: str, values: Sequence[float]) -> float | None:
-    """How `_FeatureEncoder` takes a numeric field: log(v + offset), or None for v as is."""
-    if key.startswith("log_") or min(values) < 0:
-        return None
-    if min(values) > 0:
-        return 0.0
-    return 0.5 * min(v for v in values if v > 0)
-
-
-class _TrendedSurrogate:
-    """The measured loss as a linear trend in a few columns plus a Gaussian process on what the
-    trend leaves (a GP with a linear mean function, the mean fitted first).
-
-    Why a trend: bigger models of one family learn more, and a GP whose prior mean is the
-    average result cannot extrapolate that from a handful of points. It predicts the average far
-    from the data, so after a few results every candidate costing more than the best so far
-    looks no better than it, and the expected improvement sends the search to ever cheaper,
-    weaker models (on the tabular benchmark, one seed of ten stayed at 79% of the true front's
-    hypervolume from its 4th to its 10th trial this way). A Bayesian linear fit in the log costs
-    (scikit-learn's BayesianRidge, whose priors shrink the slope when the results do not carry
-    one) gives the GP a mean that rises with capacity where the results say so. Its own
-    uncertainty is not added to the GP's: measured, adding it made the search explore more and
-    do worse at 10 trials (see `_fit_surrogate`).
-    """
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, seed: int, columns: Sequence[int]) -> None:
-        from sklearn.linear_model import BayesianRidge
-
-        self.columns = list(columns)
-        self.trend = BayesianRidge().fit(x[:, self.columns], y)
-        self.residual = _fit_gp(x, y - self.trend.predict(x[:, self.columns]), seed)
-
-    def predict(self, x: np.ndarray, return_std: bool = False):
-        trend = self.trend.predict(x[:, self.columns])
-        if not return_std:
-            return trend + self.residual.predict(x)
-        mean, std = self.residual.predict(x, return_std=True)
-        return trend + mean, std
-
-
-def _fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int,
-                   trend_columns: Sequence[int]) -> _TrendedSurrogate:
-    """The sampler's surrogate of the measured loss: a linear trend in `trend_columns` (the log
-    costs and the fidelity) plus a GP on the rest (`_TrendedSurrogate`, `_fit_gp`).
-
-    Measured on the tabular benchmark v2 without Ray (the sampler driven in-process with
-    bench_search's first pool, reference and trial seeds; its per-seed figures differ from Ray's
-    by up to 2 points, so it ranks variants), 10 seeds, `goal: front`, hypervolume share at 10 /
-    20 / 30 trials (separate runs per budget) and seeds reaching 98% within 20:
-    GP alone: 93.0% / 98.3% / 99.2%, 7 of 10;
-    trend in log MACs and log params + GP: 96.2% / 98.1% / 99.4%, 7 of 10;
-    the same with the trend's uncertainty added to the GP's: 95.2% at 10;
-    trend in log MACs alone: 94.5% at 10; a linear kernel added to the GP's instead: 92.1%;
-    the GP's standard deviation inflated 1.5x (more exploration): 90.9%."""
-    return _TrendedSurrogate(x, y, seed, trend_columns)
-
-
-def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int):
-    """A Gaussian process with a Matern-5/2 kernel, one length scale per feature, and learned
-    noise of at least a tenth of the observed variance.
-
-    Per-feature length scales let a few results say which fields matter (on the tabular
-    benchmark, which mixer a model uses matters far more than its MLP ratio); with one scale for
-    all features, a one-hot field moves the prediction as much as the log cost does
-    (tests/test_sampler.py: from 10 results where one field of eight decides, one scale predicts
-    its effect at chance for some draws, per-feature scales for none). A short proxy's result is
-    one seed's, and seeds of one architecture differ by several points (7 on the tabular
-    benchmark); the noise floor is a small guard against reading that as signal (it does not
-    stop a fit from following pure noise, and its gain below is within the seeds' spread).
-    Measured on the tabular benchmark v2 (10 seeds, the sampler without Ray and given the true
-    front's reference, an earlier harness than `_fit_surrogate`'s; `goal: front`), hypervolume
-    share at 10 and 20 trials and seeds reaching 98% within 20:
-    one scale, noise floor 1e-4: 90.4% / 98.1% / 8 of 10;
-    per-feature scales, floor 1e-4: 94.9% / 96.9% / 5 of 10 (they overfit the noise);
-    per-feature, floor 0.05: 94.7% / 97.7% / 6; per-feature, floor 0.1: 95.3% / 97.4% / 7.
-    The floor is in units of the observed variance (`normalize_y`)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
-    dims = max(x.shape[1], 1)
-    kernel = (ConstantKernel(1.0, (1e-2, 1e2))
-              * Matern(length_scale=np.full(dims, 2.0), length_scale_bounds=(0.1, 100.0),
-                       nu=2.5)
-              + WhiteKernel(0.2, (NOISE_FLOOR, 1.0)))
-    model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, n_restarts_optimizer=2,
-                                     random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x if x.shape[1] else np.zeros((len(y), 1)), y)
-    return model
-
-
-# ---- expected hypervolume improvement ---------------------------------------------------------------
-def _expected_shortfall(level: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """E[max(0, level - Y)] for Y ~ N(mean, std): how far below `level` the loss is expected."""
-    from scipy.stats import norm
-
-    z = (level - mean) / std
-    return (level - mean) * norm.cdf(z) + std * norm.pdf(z)
-
-
-def expected_improvement(known: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                         front_known: np.ndarray, front_loss: np.ndarray,
-                         ref_known: np.ndarray, ref_loss: float) -> np.ndarray:
-    """Expected hypervolume improvement of each candidate (all objectives as losses).
-
-    `known` (n x k) are the candidates' exact cost losses, `mean`/`std` the surrogate's
-    prediction of the measured loss; the front is (`front_known`, `front_loss`). With no cost
-    objective this is expected improvement; with one it is exact (the dominated region is a
-    staircase in the cost direction); with more it is a Gauss-Hermite quadrature over the
-    measured loss of the exact hypervolume improvement (t2tsearch.pareto).
-    """
-    n, k = known.shape
-    if k == 0:
-        level = min(ref_loss, float(front_loss.min())) if len(front_loss) else ref_loss
-        return _expected_shortfall(np.full(n, level), mean, std)
-    if k == 1:
-        return _staircase_improvement(known[:, 0], mean, std, front_known[:, 0], front_loss,
-                                      float(ref_known[0]), ref_loss)
-    return _quadrature_improvement(known, mean, std, front_known, front_loss, ref_known,
-                                   ref_loss)
-
-
-def _staircase_improvement(cost: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                           front_cost: np.ndarray, front_loss: np.ndarray, ref_cost: float,
-                           ref_loss: float) -> np.ndarray:
-    # At cost c the front already dominates every loss above L(c) = min(ref_loss, best loss
-    # among points costing at most c); a new point (m, Y) adds, for each c in [m, ref_cost],
-    # a segment of height max(0, L(c) - Y). Its expectation sums over the steps of L.
-    order = np.argsort(front_cost)
-    steps = front_cost[order]
-    levels = np.minimum.accumulate(np.minimum(front_loss[order], ref_loss))
-    gains = np.zeros(len(cost))
-    for i, (m, mu, sd) in enumerate(zip(cost, mean, std, strict=True)):
-        if m >= ref_cost:
-            continue
-        inside = (steps > m) & (steps < ref_cost)
-        edges = np.concatenate([[m], steps[inside], [ref_cost]])
-        # The level on [edge_j, edge_j+1): the best loss among points costing <= edge_j.
-        where = np.searchsorted(steps, edges[:-1], side="right") - 1
-        level = np.where(where >= 0, levels[np.maximum(where, 0)], ref_loss)
-        gains[i] = float(np.sum(np.diff(edges) * _expected_shortfall(
-            level, np.full(len(level), mu), np.full(len(level), sd))))
-    return gains
-
-
-def _quadrature_improvement(known: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                            front_known: np.ndarray, front_loss: np.ndarray,
-                            ref_known: np.ndarray, ref_loss: float) -> np.ndarray:
-    ref = np.concatenate([ref_known, [ref_loss]])
-    front = np.column_stack([front_known, front_loss]) if len(front_loss) else np.zeros((0, len(ref)))
-    front = front[np.all(front < ref, axis=1)]
-    base = hypervolume_of_losses(front, ref)
-    nodes, weights = np.polynomial.hermite_e.hermegauss(_QUADRATURE_NODES)
-    weights = weights / weights.sum()
-    gains = np.zeros(len(mean))
-    for i in range(len(mean)):
-        if np.any(known[i] >= ref_known):
-            continue
-        total = 0.0
-        for node, weight in zip(nodes, weights, strict=True):
-            point = np.concatenate([known[i], [mean[i] + std[i] * node]])
-            if point[-1] >= ref_loss:
-                continue
-            if len(front) and np.any(np.all(front <= point, axis=1)):
-                continue  # dominated: adds nothing
-            grown = np.vstack([front, point]) if len(front) else point[None, :]
-            total += weight * (hypervolume_of_losses(grown, ref) - base)
-        gains[i] = total
-    return gains

@@ -27,7 +27,7 @@ def proxy_trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
     from t2tsearch.budget import TrainBudget
-    from t2tsearch.evaluator import evaluator_from_spec
+    from t2tsearch.engine.evaluator import evaluator_from_spec
 
     spec = config.get("evaluator", "train")
     if spec == "train":

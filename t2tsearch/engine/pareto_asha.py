@@ -8,7 +8,7 @@ NSGA-II's crowding distance breaking ties inside a front; it continues if it is 
 With `by_group` (a space whose goal is to compare groups) a trial is ranked only among the
 trials of exactly its groups at each rung (its bracket; a trial in no group is in the bracket of
 no group), so a group that learns slower is never stopped for trailing a faster one; and a trial
-that fills its group's quota (t2tsearch.quota) is recorded at the rung but never stopped.
+that fills its group's quota (t2tsearch.engine.quota) is recorded at the rung but never stopped.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from t2tsearch.engine.quota import FILLS_QUOTA
 from t2tsearch.private_apis import non_domination_rank
-from t2tsearch.quota import FILLS_QUOTA
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class ParetoASHA(FIFOScheduler):
         if progress is None or result.get("final") or progress >= self.max_t:
             return TrialScheduler.CONTINUE
         config = getattr(trial, "config", None) or {}
-        # A trial trained again after its worker died (t2tsearch.search) is a new Tune trial of
+        # A trial trained again after its worker died (t2tsearch.engine.search) is a new Tune trial of
         # the same search trial: keyed by the search's trial number, it is one entry per rung,
         # judged once at each, not a second competitor beside its own lost attempt.
         key = (f"trial {config['trial_number']}" if config.get("trial_number") is not None

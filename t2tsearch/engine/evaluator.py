@@ -6,7 +6,7 @@ no difference, so samplers and schedulers can be benchmarked on a table in secon
 also carries a trial seed (`trial_seed`, from the run's seed and the trial number): training
 ignores it (it trains with `budget.seed`), a table with several seeds of an architecture uses it
 to pick which seed's row answers, so a search on the table meets the seed noise training has.
-Like train.py, this module must never import from t2tsearch.search.
+Like train.py, this module must never import from t2tsearch.engine.search.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ class TrainerEvaluator:
         retried trial); a table has neither, so only training takes them."""
         # Training is seeded by budget.seed alone (the run's train.seed, or confirm's extra
         # seeds): the trial seed exists for tables, which have no other source of noise.
-        from t2tsearch.data import load_test_data
-        from t2tsearch.train import train_proxy
+        from t2tsearch.engine.data import load_test_data
+        from t2tsearch.engine.train import train_proxy
 
         # None for a dataset without a test set of its own (mnist5k, imagefolder).
         test_images = (load_test_data(budget.dataset, budget.img_size, budget.data_dir)

@@ -55,7 +55,7 @@ class ConfirmSummary:
 
 def confirm_trainable(config: dict[str, Any]) -> None:
     """Ray Tune trainable: one (architecture, seed) job, trained by the search's own trainable."""
-    from t2tsearch.trainable import proxy_trainable
+    from t2tsearch.engine.trainable import proxy_trainable
 
     proxy_trainable(config["job"])
 
@@ -130,7 +130,7 @@ def run_confirm(run_path: str | os.PathLike[str], seeds: int | None = None, *,
     directory: a search or another confirmation on it makes this one refuse (RunBusyError).
     Each training asks Ray for `cpus_per_trial` and `gpus_per_trial` (default: the run's own);
     a request no node of the cluster can hold is refused before any training
-    (t2tsearch.resources).
+    (t2tsearch.engine.resources).
     """
     lock: list[DriverLock] = []
     try:
@@ -233,7 +233,7 @@ def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | 
     if any(job["test"] for job in jobs):
         # Each training reads the test set after its last epoch: a missing one would fail them
         # all, one traceback each, after the whole budget was spent.
-        from t2tsearch.data import DataError, load_test_data
+        from t2tsearch.engine.data import DataError, load_test_data
 
         try:
             load_test_data(space.train.dataset, space.train.img_size, space.train.data_dir)
@@ -241,8 +241,8 @@ def _confirm(run_path: str | os.PathLike[str], seeds: int | None, epochs: int | 
             raise ConfirmError(f"confirm measures what it re-trains on the test set, which the "
                                f"search never read: {err}") from None
     if jobs:
-        from t2tsearch.resources import TrialRequest, check_cluster
-        from t2tsearch.search import start_ray
+        from t2tsearch.engine.resources import TrialRequest, check_cluster
+        from t2tsearch.engine.search import start_ray
 
         # Before the session is recorded: a request no node holds would wait for ever, silently.
         start_ray(address, verbose)
@@ -267,8 +267,8 @@ def _train(run: RunDir, space: SearchSpace, study: optuna.Study, jobs: Sequence[
            verbose: bool) -> int:
     from ray import tune
 
-    from t2tsearch.resources import TrialRequest, waiting_notice
-    from t2tsearch.search import start_ray
+    from t2tsearch.engine.resources import TrialRequest, waiting_notice
+    from t2tsearch.engine.search import start_ray
 
     recorder = _Recorder(study, echo, len(jobs))
     start_ray(address, verbose)
