@@ -121,7 +121,7 @@ class MatchedDifference:
         """The group on whose side of 0 the interval lies; None while it contains 0."""
         if not self.decided or self.ci_low is None or self.ci_high is None:
             return None
-        return self.second if self.ci_low > 0 else self.first
+        return self.first if self.ci_low > 0 else self.second
 
 
 @dataclass(frozen=True)
