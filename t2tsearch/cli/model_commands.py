@@ -95,6 +95,7 @@ def cost(
                    f"batch {timing.batch_size} on {timing.device} "
                    f"({timing.throughput:,.0f} img/s)")
 
+
 # ---- search spaces: validate and sample ----
 def _span(span: tuple[int, int] | None) -> str:
     from t2tsearch.space.counts import format_count

@@ -269,7 +269,6 @@ class SpaceFields(_Strict):
     """The fields of a whole space and what its checks resolve (`t2tsearch.space.checks`), before
     they run: `SearchSpace` is this, validated."""
 
-
     name: str = "space"
     description: str = ""
     # A preset name or a partial ArchConfig (mapping); fixes every field that is not searched.

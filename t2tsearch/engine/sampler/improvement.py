@@ -11,6 +11,7 @@ from t2tsearch.private_apis import hypervolume_of_losses
 # Gauss-Hermite nodes for the expectation when more than one cost objective is in play.
 _QUADRATURE_NODES = 8
 
+
 def _expected_shortfall(level: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """E[max(0, level - Y)] for Y ~ N(mean, std): how far below `level` the loss is expected."""
     from scipy.stats import norm

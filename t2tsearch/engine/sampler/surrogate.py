@@ -23,6 +23,7 @@ NOISE_FLOOR = 0.1
 # The surrogate's cost fields (Candidate.fields), which its linear trend reads.
 LOG_COSTS = ("log_macs", "log_params")
 
+
 @dataclass(frozen=True)
 class Candidate:
     """A pool member: the parameter values that make it, its config and its exact costs."""
@@ -39,7 +40,6 @@ class Candidate:
         for key, count in zip(LOG_COSTS, (self.cost.macs, self.cost.params), strict=True):
             fields[key] = math.log(max(count, 1))
         return fields
-
 
 
 class FeatureEncoder:
