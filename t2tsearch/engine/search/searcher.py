@@ -105,9 +105,10 @@ class StudySearcher:
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its search algorithm, callbacks and stopper (all of which reach this
         # object) when it builds a Tuner, for `Tuner.restore`. A run resumes from its study,
-        # never through Tune's restore, so the pickled copy leaves out the study and its live
-        # trials: Optuna's samplers need not pickle (5.1's NSGA-II holds a thread lock).
-        return {**self.__dict__, "study": None, "live": {}}
+        # never through Tune's restore, so the pickled copy leaves out the study, its live
+        # trials and the quota gate (which holds the study): Optuna's samplers need not pickle
+        # (5.1's NSGA-II holds a thread lock).
+        return {**self.__dict__, "study": None, "live": {}, "gate": None}
 
     def guarded(self, call: Callable[..., Any], *args: Any, fallback: Any = None) -> Any:
         """`call` as Ray calls it; a run directory that stops taking writes is noted (the
