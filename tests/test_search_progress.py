@@ -55,17 +55,12 @@ def test_the_eta_tracks_a_simulated_run_and_says_estimating_first(slots, startup
     # A full round of slots after the first end is measured before any figure is shown.
     assert etas[:slots] == ["estimating"] * slots and isinstance(etas[slots], int)
     assert etas[-1] is None  # nothing left
+    # Every figure shown is within a third of the time the simulated run really had left. An
+    # estimate from the elapsed time since the start (the start-up counted as if every trial
+    # paid it) is 1.5-3x too high at the first figure, and fails here for every slot count.
     for k in range(slots, trials - 1):
         truth = ends[-1] - ends[k]
         assert etas[k] == pytest.approx(truth, rel=0.35, abs=8), (k, etas[k], truth)
-    # The old estimate, elapsed since the start over trials done, is what was 2-3x too high at
-    # the first figure it gave; the new one is not.
-    first_shown = slots
-    old = ends[first_shown] / (first_shown + 1) * (trials - first_shown - 1)
-    truth = ends[-1] - ends[first_shown]
-    if slots > 1:
-        assert old > 1.4 * truth
-    assert abs(etas[first_shown] - truth) < abs(old - truth) or slots == 1
 
 
 def test_reused_results_are_counted_but_give_no_rate():
