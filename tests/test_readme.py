@@ -229,3 +229,36 @@ def test_import_t2tsearch_alone_pulls_neither_torch_nor_timm():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `t2tsearch.a.b.c` names a module, or an attribute of the longest module prefix."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(target, name):
+                return False
+            target = getattr(target, name)
+        return True
+    return False
+
+
+def test_every_module_and_name_the_pages_mention_exists():
+    # The pages name code by its path (`t2tsearch/engine/worker_loss.py`) and by its dotted
+    # name (`t2tsearch.results.load_confirmations`); a module that moves must take its mentions
+    # along. Names are read from code spans and code blocks alike.
+    paths, names = set(), set()
+    for page in PAGES:
+        text = page.read_text()
+        paths |= {(page.name, p) for p in re.findall(r"\bt2tsearch/[\w/]+\.py\b", text)}
+        names |= {(page.name, n) for n in re.findall(r"\bt2tsearch(?:\.[A-Za-z_]\w*)+", text)}
+    assert len(paths) >= 5 and len(names) >= 10, (len(paths), len(names))
+    missing = sorted(f"{page}: {path}" for page, path in paths if not (ROOT / path).is_file())
+    missing += sorted(f"{page}: {name}" for page, name in names if not _resolves(name))
+    assert not missing, missing

@@ -145,7 +145,7 @@ def _check_parameter(space: SpaceFields, position: int, path: str, param: Parame
         if path in NOT_SEARCHABLE:
             raise Problem(where, NOT_SEARCHABLE[path])
         hint = did_you_mean(path, list(SEARCHABLE))
-        raise Problem(where, "unknown key" + (hint or "; see spaces/README.md for searchable fields"))
+        raise Problem(where, "unknown key" + (hint or "; see docs/spaces.md for searchable fields"))
     adapter = SEARCHABLE[path]
     if param.float_range is not None and is_int_field(path):
         raise Problem(f"{where}.float", f"{path} is an integer; use int: or choice:")
