@@ -17,8 +17,10 @@ from t2tsearch.arch import ArchConfig
 from t2tsearch.conditions import config_fields
 from t2tsearch.cost import Cost
 
-# The surrogate's smallest noise variance, as a share of the observed results' variance: no short
-# proxy's result is taken as more than ~90% signal (see fit_gp for the measurement).
+# The Gaussian process's smallest noise variance, as a share of the variance of what it is fitted
+# to. Since the trend (TrendedSurrogate), that is the residuals the trend leaves, not the results
+# themselves: no residual is taken as more than ~90% signal (see fit_gp for the measurement, made
+# when the GP was fitted to the results directly).
 NOISE_FLOOR = 0.1
 # The surrogate's cost fields (Candidate.fields), which its linear trend reads.
 LOG_COSTS = ("log_macs", "log_params")
@@ -160,7 +162,7 @@ def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int,
 
 def fit_gp(x: np.ndarray, y: np.ndarray, seed: int):
     """A Gaussian process with a Matern-5/2 kernel, one length scale per feature, and learned
-    noise of at least a tenth of the observed variance.
+    noise of at least a tenth of the variance of `y` (the trend's residuals, in the surrogate).
 
     Per-feature length scales let a few results say which fields matter (on the tabular
     benchmark, which mixer a model uses matters far more than its MLP ratio); with one scale for
@@ -176,7 +178,8 @@ def fit_gp(x: np.ndarray, y: np.ndarray, seed: int):
     one scale, noise floor 1e-4: 90.4% / 98.1% / 8 of 10;
     per-feature scales, floor 1e-4: 94.9% / 96.9% / 5 of 10 (they overfit the noise);
     per-feature, floor 0.05: 94.7% / 97.7% / 6; per-feature, floor 0.1: 95.3% / 97.4% / 7.
-    The floor is in units of the observed variance (`normalize_y`)."""
+    The floor is in units of the variance of `y` (`normalize_y`); these figures were measured
+    when `y` was the results, before the trend took their part that follows the costs."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
