@@ -118,6 +118,10 @@ def measure_model_cost(cfg: ArchConfig) -> Cost:
 def count_cost(cfg: ArchConfig, cache_dir: str | os.PathLike[str] | None = None) -> Cost:
     """Params and MACs of `cfg`, from the in-memory cache, then `cache_dir`, then by counting.
 
+    Returns a `Cost`: `params` (every tensor, frozen ones included), `trainable_params`, `macs`
+    per image as fvcore counts them with attention as explicit matmuls, and `uncounted_ops`
+    (the operations fvcore skipped, by name).
+
     The on-disk cache holds one small JSON file per config id, written atomically, so several
     processes (Ray trials) can share a directory without locks.
     """

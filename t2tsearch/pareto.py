@@ -63,7 +63,17 @@ def full_budget(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> pd.DataF
 
 
 def pareto_front(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> pd.DataFrame:
-    """The non-dominated full-budget trials (early-stopped ones never qualify), by first objective."""
+    """The non-dominated full-budget trials, best first by the first objective.
+
+    Args:
+        frame: a trials table (`t2tsearch.results.load_trials`), one row per trial.
+        specs: the objectives, each a column and a direction; `objective_specs(space.objectives)`
+            gives a space's.
+
+    Returns:
+        The rows of `frame` no other full-budget row dominates. Trials stopped early never
+        qualify, since their accuracy is not a full-budget result.
+    """
     candidates = full_budget(frame, specs)
     if candidates.empty:
         return candidates
@@ -74,7 +84,18 @@ def pareto_front(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec]) -> pd.Data
 
 def hypervolume(frame: pd.DataFrame, specs: Sequence[ObjectiveSpec],
                 reference: Mapping[str, float]) -> float:
-    """Hypervolume of the full-budget trials against `reference` (Optuna's WFG algorithm)."""
+    """Hypervolume of the full-budget trials against `reference` (Optuna's WFG algorithm).
+
+    Args:
+        frame: a trials table; only full-budget rows count.
+        specs: the objectives (`objective_specs(space.objectives)`).
+        reference: one value per objective column, e.g. a run's stored point
+            (`{"accuracy": 10.0, "macs": 3e7}`); every point worse than it adds nothing.
+
+    Returns:
+        The volume dominated by the full-budget rows and bounded by `reference`, in the
+        objectives' own units (accuracy points times MACs, say); 0.0 without such rows.
+    """
     candidates = full_budget(frame, specs)
     if candidates.empty:
         return 0.0

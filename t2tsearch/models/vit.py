@@ -94,7 +94,13 @@ def _init_weights(module: nn.Module) -> None:
 
 
 def build_model(cfg: ArchConfig) -> T2TViT:
-    """Build the model an ArchConfig describes; raises InfeasibleArchError if it cannot exist."""
+    """The torch model an `ArchConfig` describes, with timm's interface (`forward_features`,
+    `forward_head`, `reset_classifier`), its weights drawn from truncated normals (std 0.02).
+
+    Raises:
+        InfeasibleArchError: the architecture cannot exist (say, soft splits that leave no
+            tokens, or a width the heads do not divide); its message is one line saying why.
+    """
     return T2TViT(cfg)
 
 

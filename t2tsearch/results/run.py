@@ -128,7 +128,18 @@ def check_space_yaml(run: RunDir, meta: dict[str, Any]) -> None:
 
 
 def load_trials(run_path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The trials table of a run, rebuilt from its Optuna study (the source of truth)."""
+    """The trials table of a run directory, rebuilt from its Optuna study (the source of truth).
+
+    Args:
+        run_path: a run directory, `results/NAME`.
+
+    Returns:
+        One row per trial with its number, status, accuracy, params and MACs, epochs reached,
+        and every `ArchConfig` field as a column. Reading it needs neither torch nor Ray.
+
+    Raises:
+        RunError: the folder is not a run, or its files are damaged (one line saying which).
+    """
     return trials_table(open_run(run_path).load_study())
 
 

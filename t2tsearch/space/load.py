@@ -124,7 +124,16 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
 
 
 def load_space(path: str | Path) -> SearchSpace:
-    """Read and validate a space file; every problem is a SpaceError with one line."""
+    """Read and validate a search space file (`spaces/*.yaml`).
+
+    Returns:
+        The checked `SearchSpace`, with its `base_config` (an `ArchConfig`), parameters,
+        constraints, objectives, groups, and `train` and `search` settings with defaults filled.
+
+    Raises:
+        SpaceError: any problem, as one line `file: key.path: reason` (with a did-you-mean
+            for a misspelt key). The file is read under a safe loader with size limits.
+    """
     path = Path(path)
     return parse_space(_read_space_yaml(path), str(path))
 
