@@ -38,6 +38,8 @@ RUN_ELSEWHERE = {
     "tests/test_confirm.py confirms runs made in the tests, --epochs and --controls included",
     "sudo apt-get install dataset-fashion-mnist": "installs a system package: .ci/run does it "
     "(as root, without sudo); tests/test_data.py reads the files it installs",
+    'pip install -e ".[docs]"': ".ci/run (it installs the dev and docs extras)",
+    "mkdocs build --strict": "test_the_docs_site_builds_strictly, and .ci/run",
     'pip install -e ".[docs]" && mkdocs serve': "serves the site until stopped: "
     "test_the_docs_site_builds_strictly builds the same site, and .ci/run builds it in CI",
     "t2tsearch validate spaces/": "tests/test_space.py: test_shipped_space_validates (every shipped space) and "
