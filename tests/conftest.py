@@ -26,7 +26,7 @@ from t2tsearch.arch import ArchConfig, BackboneConfig, T2TConfig
 # test_cluster.py goes first on the other worker: it shuts the worker's Ray down to attach to a
 # cluster of its own, and there is then no Ray yet to start again.
 LONGEST_FIRST = ("test_smoke.py", "test_cluster.py", "test_search_resume.py", "test_rundir.py",
-                 "test_search.py", "test_bench_search.py", "test_confirm.py")
+                 "test_search.py", "test_bench_search.py", "test_confirm.py", "test_readme.py")
 
 
 def pytest_collection_modifyitems(config, items):
