@@ -272,6 +272,13 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, request, how):
     for _, row in interrupted.iterrows():  # re-queued: the same architecture trained again
         retrained = table[(table["config_id"] == row["config_id"]) & (table["status"] == "complete")]
         assert len(retrained) >= 1
+    # ... and first: the resumed session's first trials are the cut-off architectures, in order
+    # (the signal above always cuts one off, so this cannot hold vacuously). A killed run's
+    # are still `running` in `before`: the resume marks them.
+    cut = before[before["status"].isin(["interrupted", "running"])]
+    assert len(cut) >= 1
+    resumed = table[table["trial"] > before["trial"].max()]
+    assert resumed["config_id"].head(len(cut)).tolist() == cut["config_id"].tolist()
     meta = open_run(run_path).read_meta()
     sessions = meta["sessions"]
     assert len(sessions) == 2

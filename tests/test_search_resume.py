@@ -169,8 +169,6 @@ def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, ca
     # Trials cut off are `interrupted` at once (no trial is left `running` after Ctrl-C), never
     # failed, and not counted against the budget.
     assert not table["status"].isin(["running", "failed"]).any()
-    cut = table[table["status"] == "interrupted"]
-    first_session_last = int(table["trial"].max())  # a trial may end after Ctrl-C, past the cut
     # Ctrl-C came with the second result; at concurrency 2 the other trial in flight (a table
     # answers at once) may still finish before Tune stops.
     done = int(table["status"].isin(CONSUMED).sum())
@@ -179,14 +177,15 @@ def test_ctrl_c_resume_extend_exit_statuses_and_counts(tmp_path, monkeypatch, ca
     assert f"{done} of 6 trials done: the last session was interrupted" in partial_reason(
         table, space, run.read_meta())
 
-    # Resumed and interrupted again: 130 again.
+    # Resumed and interrupted again: 130 again. (Whether a table's instant answers leave a
+    # trial in flight for Ctrl-C to cut is down to timing, so that cut trials are trained again
+    # first is checked where a real training is always cut: test_search.py's
+    # test_interrupted_run_resumes_where_it_stopped.)
     interrupt_after(monkeypatch, 1)
     assert main(["run", "--resume", str(run.path)]) == 130
     monkeypatch.undo()
     table = load_trials(run.path)
-    # Interrupted trials were trained again first: the resumed session's first trials.
-    again = table[table["trial"] > first_session_last] if len(cut) else cut
-    assert again["config_id"].head(len(cut)).tolist() == cut["config_id"].tolist()
+    assert int(table["status"].isin(CONSUMED).sum()) > done  # the second session added results
     assert not table["status"].isin(["running", "failed"]).any()
 
     # Resumed to the end, from a run.json as runs wrote it before sessions recorded their
