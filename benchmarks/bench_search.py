@@ -15,6 +15,15 @@ does not: the true front is built from each architecture's mean final accuracy o
 seeds, and a search is credited with the mean of every architecture it completed, not with the
 draw it was served (`true_front`, `curve_of`). The share therefore measures which architectures
 a search found, on the same scale as the true front.
+
+The score's reference point is not the run's. A run's reference (chance-level accuracy, 1.1 x
+the largest cost) keeps every model that learned anything inside the box, which is what the
+sampler's expected improvement needs; but scored against it, every front above 80% accuracy
+already holds most of the area, so all samplers crowd near 100% and the share cannot tell a
+good one from a mediocre one. The score's reference sits where the table's architectures
+differ: each maximised objective at the worst mean of the table's complete architectures, each
+minimised one at 1.1 x its largest (`scoring_reference`). The sampler still uses the run's.
+Figures are mean ± standard deviation over the search seeds.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ SCHEDULERS = ("none", "asha", "pareto_asha")
 BUDGETS = (10, 20, 30, 50, 100)
 TARGET_SHARE = 0.98
 REGRET_AT = 30
+# How the JSON names the score's reference point (scoring_reference).
+SCORED_AT = "the table's worst mean accuracy and 1.1 x its largest cost"
 
 
 def sampler_key(sampler: str, trials: int) -> int:
@@ -57,20 +68,33 @@ class TrueFront:
     """The table's own best: every architecture at its full budget, at its mean accuracy."""
 
     frame: pd.DataFrame  # one row per architecture: config_id, status, accuracy (mean), costs
-    reference: dict[str, float]
+    reference: dict[str, float]  # the score's (scoring_reference), not the run's
     hypervolume: float
     # config id -> mean final accuracy over the table's complete seeds of it
     mean_accuracy: dict[str, float] = field(default_factory=dict)
     seeds: int = 1  # the most seeds any architecture has in the table
+    run_reference: dict[str, float] = field(default_factory=dict)  # what a run of it would use
+
+
+def scoring_reference(frame: pd.DataFrame, specs: Sequence[Any]) -> dict[str, float]:
+    """The score's reference point, where the table's architectures differ: each maximised
+    objective at the worst value among the complete architectures (their mean accuracies),
+    each minimised one at 1.1 x its largest. The worst architecture then adds no area, and the
+    share rewards what separates a front from the bulk of the table."""
+    done = frame[frame["status"] == "complete"]
+    if done.empty:
+        raise SystemExit("the table has no complete architecture to score against")
+    return {spec.column: float(done[spec.column].min()) if spec.maximize
+            else 1.1 * float(done[spec.column].max()) for spec in specs}
 
 
 def true_front(table_path: Path, space: Any) -> TrueFront:
     """Hypervolume of every architecture of the table at its mean final accuracy over the
     table's complete seeds of it (a seed that diverged or failed is left out of the mean; an
-    architecture with no complete seed is not complete), under the reference a run of `space`
-    would choose (t2tsearch.results.reference.run_reference): accuracy at chance level, each cost at the
-    space's constraint or, without one, 1.1 x its largest value over the table's complete
-    architectures. A one-seed table gives its seed-0 rows, as before."""
+    architecture with no complete seed is not complete), under the score's reference
+    (`scoring_reference`). The reference a run of `space` would choose
+    (t2tsearch.results.reference.run_reference: chance-level accuracy, each cost at the space's
+    constraint or 1.1 x its largest) is kept beside it. A one-seed table gives its seed-0 rows."""
     from t2tsearch.engine.evaluator import read_table
     from t2tsearch.pareto import hypervolume, objective_specs
     from t2tsearch.results.reference import run_reference
@@ -94,10 +118,11 @@ def true_front(table_path: Path, space: Any) -> TrueFront:
     frame = frame.drop(columns="usable")
     done = frame[frame["status"] == "complete"]
     pool = list(done[["macs", "params"]].astype(float).itertuples(index=False))
-    reference = run_reference(space, pool)
+    reference = scoring_reference(frame, specs)
     seeds = int(per_seed.groupby("config_id")["seed"].nunique().max()) if len(per_seed) else 0
     return TrueFront(frame, reference, hypervolume(frame, specs, reference),
-                     {str(k): float(v) for k, v in means.items()}, seeds)
+                     {str(k): float(v) for k, v in means.items()}, seeds,
+                     run_reference(space, pool))
 
 
 def credited(table: pd.DataFrame, front: TrueFront) -> pd.DataFrame:
@@ -162,13 +187,12 @@ def search_once(space: Path, table: Path, sampler: str, scheduler: str, seed: in
     return run
 
 
-def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard deviation over the search seeds (0 for one seed)."""
     values = [v for v in values if not math.isnan(v)]
     if not values:
         return math.nan, math.nan
-    mean = statistics.fmean(values)
-    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return mean, se
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def at_budget(curves: list[RunCurve], budget: int, attr: str) -> list[float]:
@@ -189,7 +213,7 @@ def trials_to_target(run: RunCurve, target: float = TARGET_SHARE) -> float:
 
 
 def summarise(curves: list[RunCurve], budgets: Sequence[int]) -> list[dict[str, Any]]:
-    """One row per (sampler, scheduler): mean ± s.e. share, epochs, wall time per budget."""
+    """One row per (sampler, scheduler): mean ± s.d. share, epochs, wall time per budget."""
     rows = []
     combos = sorted({(c.sampler, c.scheduler) for c in curves},
                     key=lambda k: (SAMPLERS.index(k[0]) if k[0] in SAMPLERS else 99,
@@ -200,9 +224,9 @@ def summarise(curves: list[RunCurve], budgets: Sequence[int]) -> list[dict[str, 
         row: dict[str, Any] = {"sampler": sampler, "scheduler": scheduler,
                                "seeds": len({c.seed for c in runs})}
         for budget in budgets:
-            row[f"share@{budget}"] = _mean_se(at_budget(runs, budget, "share"))
-            row[f"epochs@{budget}"] = _mean_se(at_budget(runs, budget, "epochs"))
-            row[f"wall@{budget}"] = _mean_se(at_budget(runs, budget, "wall_s"))
+            row[f"share@{budget}"] = _mean_sd(at_budget(runs, budget, "share"))
+            row[f"epochs@{budget}"] = _mean_sd(at_budget(runs, budget, "epochs"))
+            row[f"wall@{budget}"] = _mean_sd(at_budget(runs, budget, "wall_s"))
         long_runs = [c for c in runs if c.trials_run == longest]
         reached = [trials_to_target(c) for c in long_runs]
         row["trials_to_98"] = statistics.median(reached) if reached else math.nan
@@ -212,14 +236,14 @@ def summarise(curves: list[RunCurve], budgets: Sequence[int]) -> list[dict[str, 
                  for c, r in zip(long_runs, reached, strict=True)]
         row["epochs_to_98"] = statistics.median(spent) if spent else math.nan
         if REGRET_AT in budgets:
-            mean, se = row[f"share@{REGRET_AT}"]
-            row[f"regret@{REGRET_AT}"] = (1.0 - mean, se)
+            mean, sd = row[f"share@{REGRET_AT}"]
+            row[f"regret@{REGRET_AT}"] = (1.0 - mean, sd)
         rows.append(row)
     return rows
 
 
 def format_summary(rows: list[dict[str, Any]], budgets: Sequence[int]) -> str:
-    """A markdown table: HV share (mean ± s.e., %) per budget, epochs and wall time at the
+    """A markdown table: HV share (mean ± s.d., %) per budget, epochs and wall time at the
     largest, the median trials to 98% and the regret at 30 trials."""
     longest = max(budgets)
     head = (["sampler", "scheduler"] + [f"HV {b}" for b in budgets]
@@ -242,10 +266,10 @@ def format_summary(rows: list[dict[str, Any]], budgets: Sequence[int]) -> str:
 
 
 def _pm(value: tuple[float, float], scale: float, digits: int = 1) -> str:
-    mean, se = value
+    mean, sd = value
     if math.isnan(mean):
         return "-"
-    return f"{mean * scale:.{digits}f} ± {se * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {sd * scale:.{digits}f}"
 
 
 def figure(curves: list[RunCurve], budgets: Sequence[int]):
@@ -365,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         curves = [RunCurve(**run) for data in saved for run in data["runs"]]
         reference, true_hv = saved[0]["reference"], saved[0]["true_hypervolume"]
         table_seeds = saved[0].get("table_seeds", 1)  # files before noisy tables: seed 0 only
+        # Files from before the scoring reference were scored at the run's reference.
+        scored_at = saved[0].get("scored_at", "the run's reference (chance level)")
+        if len({data.get("scored_at", "") for data in saved}) > 1:
+            raise SystemExit("--from-json: these files were scored against different references")
         seeds = len({c.seed for c in curves})
         command = [part for data in saved for part in (*data["command"], ";")][:-1]
     else:
@@ -376,15 +404,19 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(out, ignore_errors=True)
         reference, true_hv, seeds = front.reference, front.hypervolume, args.seeds
         table_seeds = front.seeds
+        scored_at = SCORED_AT
     rows = summarise(curves, budgets)
-    print(f"\ntable {args.table}: true-front hypervolume {true_hv:.4g} (reference: accuracy "
-          f"{reference['accuracy']:.2f}%, MACs {reference.get('macs', math.nan) / 1e6:.2f}M); "
-          f"concurrency 1, {seeds} seeds; HV as % of the true front, mean ± s.e.; "
+    print(f"\ntable {args.table}: true-front hypervolume {true_hv:.4g} (scored at "
+          f"{scored_at}: accuracy {reference['accuracy']:.2f}%, MACs "
+          f"{reference.get('macs', math.nan) / 1e6:.2f}M); concurrency 1, {seeds} seeds; HV as % "
+          f"of the true front, mean ± standard deviation over seeds; "
           f"{_noise_note(table_seeds)}\n")
     print(format_summary(rows, budgets))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
+        run_ref = None if args.from_json else front.run_reference
         args.json.write_text(json.dumps({"command": command, "reference": reference,
+                                         "scored_at": scored_at, "run_reference": run_ref,
                                          "true_hypervolume": true_hv,
                                          "table_seeds": table_seeds,
                                          "runs": [asdict(c) for c in curves]}))

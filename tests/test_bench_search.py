@@ -89,16 +89,20 @@ def test_true_front_is_the_front_of_per_architecture_means(tmp_path):
     front = bench.true_front(tmp_path / "noisy.json.gz", load_space(space_path))
     means = {cid: (float(np.mean(t["finals"])), float(t["macs"])) for cid, t in truth.items()}
     ref_macs = 1.1 * max(t["macs"] for t in truth.values())
-    # The reference a run would choose: chance level (10 classes) and 1.1 x the largest MACs.
-    assert front.reference["accuracy"] == pytest.approx(10.0)
-    assert front.reference["macs"] == pytest.approx(ref_macs)
+    # The reference a run would choose: chance level (10 classes) and 1.1 x the largest MACs,
+    # kept beside the score's, which sits at the worst architecture's mean accuracy.
+    assert front.run_reference["accuracy"] == pytest.approx(10.0)
+    assert front.run_reference["macs"] == pytest.approx(ref_macs)
+    worst = min(m[0] for m in means.values())
+    assert worst > 30  # far above chance, so the two references differ
+    assert front.reference == pytest.approx({"accuracy": worst, "macs": ref_macs})
     assert front.seeds == 3
     assert front.mean_accuracy == pytest.approx({cid: m[0] for cid, m in means.items()})
-    expected = brute_hypervolume(list(means.values()), 10.0, ref_macs)
+    expected = brute_hypervolume(list(means.values()), worst, ref_macs)
     assert front.hypervolume == pytest.approx(expected, rel=1e-9)
     # Not the seed-0 front: the table's noise is big enough to tell them apart.
     seed0 = [(t["finals"][0], float(t["macs"])) for t in truth.values()]
-    assert abs(brute_hypervolume(seed0, 10.0, ref_macs) - expected) > 1e-3 * expected
+    assert abs(brute_hypervolume(seed0, worst, ref_macs) - expected) > 1e-3 * expected
     # The architectures on the mean front, brute force against the library's ranking.
     from t2tsearch.pareto import objective_specs, pareto_front
 
@@ -129,7 +133,7 @@ def test_a_search_is_credited_with_means_not_its_draws(tmp_path):
     table["finished"] = None
     curve = bench.curve_of(table, objective_specs(space.objectives), front, 0.0,
                            bench.RunCurve("random", "none", 0, len(table)))
-    ref_macs = front.reference["macs"]
+    ref_acc, ref_macs = front.reference["accuracy"], front.reference["macs"]
     found: list[tuple[float, float]] = []
     expected = []
     for trial in trials:
@@ -138,9 +142,35 @@ def test_a_search_is_credited_with_means_not_its_draws(tmp_path):
         if trial["status"] == "complete":
             cid = trial["config_id"]
             found.append((float(np.mean(truth[cid]["finals"])), float(truth[cid]["macs"])))
-        expected.append(brute_hypervolume(found, 10.0, ref_macs) / front.hypervolume)
+        expected.append(brute_hypervolume(found, ref_acc, ref_macs) / front.hypervolume)
     assert curve.share == pytest.approx(expected, rel=1e-9)
     assert curve.epochs == [2 * n for n in range(1, 13)] + [25, 25]  # the reuse trains nothing
+
+
+def test_the_score_tells_a_search_that_found_the_front_from_one_that_did_not(tmp_path):
+    # Two made-up searches of 6 architectures on one table: one holds the front of means, the
+    # other the 6 best of the rest. At the run's reference (chance level) every model above 40%
+    # holds most of the area, so both score high and close; the score's reference (the table's
+    # worst architecture) spreads them apart. Brute-force hypervolumes, not the library's.
+    bench = load_bench()
+    space_path, _, _ = write_table_files(tmp_path)
+    truth = noisy_table(tmp_path / "noisy.json.gz", archs=40, seed=7)
+    front = bench.true_front(tmp_path / "noisy.json.gz", load_space(space_path))
+    means = {cid: (float(np.mean(t["finals"])), float(t["macs"])) for cid, t in truth.items()}
+    on_front = brute_front(means)
+    rest = {cid: m for cid, m in means.items() if cid not in on_front}
+    good = [means[cid] for cid in sorted(on_front)][:6]
+    mediocre = sorted(rest.values(), key=lambda m: -m[0] / m[1] ** 0.5)[:6]
+    run_ref, score_ref = front.run_reference, front.reference
+
+    def share(points, ref):
+        total = brute_hypervolume(list(means.values()), ref["accuracy"], ref["macs"])
+        return brute_hypervolume(points, ref["accuracy"], ref["macs"]) / total
+
+    gap_run = share(good, run_ref) - share(mediocre, run_ref)
+    gap_score = share(good, score_ref) - share(mediocre, score_ref)
+    assert share(mediocre, run_ref) > 0.7  # the crowding the scoring reference removes
+    assert gap_score > 1.5 * gap_run > 0
 
 
 def with_counted_costs(table: Path) -> Path:
@@ -173,6 +203,13 @@ def test_two_seeds_of_twenty_trials_run_and_end_on_the_true_front(tmp_path, ray_
     assert "| random | none |" in printed and "| ehvi | none |" in printed and html.is_file()
     saved = json.loads(results.read_text())
     assert saved["true_hypervolume"] > 0 and len(saved["runs"]) == 4
+    # Both reference points are stored, and the score's is the table's worst mean accuracy.
+    front = bench.true_front(table, load_space(space))
+    assert saved["reference"] == pytest.approx(front.reference)
+    assert saved["run_reference"]["accuracy"] == pytest.approx(10.0)
+    assert saved["reference"]["accuracy"] == pytest.approx(
+        min(front.mean_accuracy.values()))
+    assert "worst mean accuracy" in saved["scored_at"]
     curves = [bench.RunCurve(**run) for run in saved["runs"]]
     for curve in curves:
         # Found architectures only add area, and 20 trials over the table's three buildable
