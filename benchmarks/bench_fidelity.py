@@ -5,7 +5,8 @@ in each group and four in neither, 0.8-22 MMACs) on mnist5k at each candidate pr
 a reference budget (default: the space's recipe at 5 x the longest candidate's epochs) on two
 seeds, then prints, per candidate: Kendall tau against the reference's mean accuracy, the best accuracy, and minutes per
 trial; beside them the tau of the naive rankings by parameters and by MACs and the reference's
-own seed-to-seed tau (the ceiling no proxy can beat by more than noise).
+own seed-to-seed tau, and, simulated from the seeds' spread, the tau a noiseless ranking would
+reach against the reference mean (`noise_ceiling`: no proxy can do better).
 
 Every training is one process-pool job at one thread (as a trial runs at concurrency 2 on 2
 cores) and is appended to a work file as it ends, so an interrupted benchmark resumes where it
@@ -171,6 +172,35 @@ def tau(x: list[float], y: list[float]) -> float:
     return float(value)
 
 
+def noise_ceiling(ref_runs: np.ndarray, draws: int = 2000,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """What a noiseless ranking could reach against this reference's mean, by simulation.
+
+    `ref_runs` is [architectures, seeds] (NaN where missing; architectures with fewer than two
+    seeds are left out). The seed noise sigma is the pooled within-architecture standard
+    deviation; the true means are the observed means shrunk toward their grand mean so that
+    their spread is the observed spread less the noise's share (method of moments). Each draw
+    adds fresh seed noise to the true means, averages it as the reference does, and ranks the
+    true means against that. Returns (mean tau, its standard deviation over draws, sigma): the
+    tau of a perfect proxy, so a target above it cannot be met on this reference, however good
+    the proxy."""
+    runs = ref_runs[np.sum(np.isfinite(ref_runs), axis=1) >= 2]
+    if len(runs) < 3:
+        return float("nan"), float("nan"), float("nan")
+    seeds = runs.shape[1]
+    sigma = float(np.sqrt(np.nanmean(np.nanvar(runs, axis=1, ddof=1))))
+    means = np.nanmean(runs, axis=1)
+    spread = max(float(np.var(means, ddof=1)) - sigma**2 / seeds, 0.0)
+    if spread == 0.0:
+        return 0.0, 0.0, sigma  # all the spread the means show is the seeds' noise
+    shrink = np.sqrt(spread / float(np.var(means, ddof=1)))
+    truth = means.mean() + shrink * (means - means.mean())
+    generator = np.random.default_rng(seed)
+    taus = [kendalltau(truth, truth + generator.normal(0, sigma, (seeds, len(truth))).mean(0))[0]
+            for _ in range(draws)]
+    return float(np.nanmean(taus)), float(np.nanstd(taus)), sigma
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", action="append", default=[], metavar="NAME:K=V,...",
@@ -301,6 +331,12 @@ def main() -> None:
         print(f"{'reference seed 0 vs 1':<28} {reference.epochs:>6} {reference.batch_size:>5} "
               f"{reference.lr:>7g} {ceiling:>6.3f} {np.nanmax(ref_mean):>7.1f}% "
               f"{ref_minutes:>9.2f} {summary[-1]['n']:>3}")
+        perfect, spread, sigma = noise_ceiling(ref_runs)
+        summary.append({"ranking": "a noiseless ranking (simulated)", "tau": perfect,
+                        "tau_sd": spread, "seed_sd": sigma, "n": summary[-1]["n"]})
+        print(f"{'a noiseless ranking (sim.)':<28} {'':>6} {'':>5} {'':>7} {perfect:>6.3f} "
+              f"{'':>8} {'':>9} {summary[-1]['n']:>3}   (sd {spread:.2f} over draws; seed "
+              f"noise sd {sigma:.2f} points)")
     seed0 = ref_runs[:, 0] if args.seeds else np.full(len(configs), np.nan)
     if np.sum(np.isfinite(seed0)) > np.sum(np.isfinite(ref_mean)):
         # Seed 0 of the reference ends first: its tau is an early reading, not the figure.
