@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -49,3 +50,34 @@ def test_the_noise_ceiling_skips_architectures_without_two_seeds():
     ceiling, _, sigma = bench.noise_ceiling(runs, draws=200)
     assert ceiling == pytest.approx(1.0)  # 5 points apart, noise 0.1: never misordered
     assert sigma == pytest.approx(np.sqrt(np.mean([0.02, 0.005, 0.005])), rel=1e-6)
+
+
+def test_compare_ranks_other_work_files_against_one_reference(tmp_path, capsys):
+    # Two made-up work files over the benchmark's 16 architectures: the reference (2 seeds,
+    # accuracy rising with the index), a recipe that ranks them the same way and one that
+    # ranks them backwards: tau +1 and -1, whatever file they are in.
+    bench = load_bench()
+    spec = importlib.util.spec_from_file_location("fidelity_compare",
+                                                  BENCH.parent / "fidelity" / "compare.py")
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    _, configs = bench.architectures(bench.SPREAD)
+
+    def write(path, recipes):
+        lines = []
+        for name, seed, accuracy_of in recipes:
+            for index, cfg in enumerate(configs):
+                lines.append(json.dumps({"key": f"{cfg.id}|{name}{seed}", "recipe": f"{name} s{seed}",
+                                         "status": "complete", "accuracy": accuracy_of(index)}))
+        path.write_text("\n".join(lines) + "\n")
+
+    write(tmp_path / "a.jsonl", [("reference", 0, lambda i: 0.80 + 0.005 * i),
+                                 ("reference", 1, lambda i: 0.801 + 0.005 * i),
+                                 ("same", 0, lambda i: 0.5 + 0.01 * i)])
+    write(tmp_path / "b.jsonl", [("backwards", 0, lambda i: 0.9 - 0.01 * i)])
+    assert compare.main(["--reference", f"{tmp_path / 'a.jsonl'}:reference",
+                         str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 0
+    rows = {line.split(" | ")[1]: line.split(" | ")
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert rows["same"][4] == "1.00" and rows["backwards"][4] == "-1.00"
+    assert rows["reference"][2] == "2"  # seeds
