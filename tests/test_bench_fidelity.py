@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
+from tests.script_module import load_script
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fidelity.py"
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_fidelity", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_fidelity")
 
 
 @pytest.mark.parametrize("spread, sigma", [(1.0, 0.5), (0.4, 0.6), (3.0, 0.2)])
@@ -57,10 +53,7 @@ def test_compare_ranks_other_work_files_against_one_reference(tmp_path, capsys):
     # accuracy rising with the index), a recipe that ranks them the same way and one that
     # ranks them backwards: tau +1 and -1, whatever file they are in.
     bench = load_bench()
-    spec = importlib.util.spec_from_file_location("fidelity_compare",
-                                                  BENCH.parent / "fidelity" / "compare.py")
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)
+    compare = load_script(BENCH.parent / "fidelity" / "compare.py", "fidelity_compare")
     _, configs = bench.architectures(bench.SPREAD)
 
     def write(path, recipes):

@@ -4,11 +4,9 @@ table with several seeds per architecture it scores against the front of per-arc
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import math
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +14,14 @@ import pandas as pd
 import pytest
 
 from t2tsearch.space import load_space
+from tests.script_module import load_script
 from tests.test_evaluator import write_table_files
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_search.py"
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_search", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_search")
 
 
 def test_sampler_key_groups_budgets_that_share_sampler_settings():

@@ -4,24 +4,19 @@ seed, and v1's seed-0 rows carried over only when v1's budget is v2's."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from t2tsearch.arch import ArchConfig
+from tests.script_module import load_script
 
 BUILD = Path(__file__).resolve().parents[1] / "benchmarks" / "tabular" / "build.py"
 
 
 def load_build():
-    spec = importlib.util.spec_from_file_location("tabular_build", BUILD)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BUILD, "tabular_build")
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,8 @@ the benchmark end to end on a few of the tabular benchmark's architectures."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +12,13 @@ import pytest
 import torch
 from torch import nn
 
+from tests.script_module import load_script
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_zero_cost.py"
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_zero_cost", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_zero_cost")
 
 
 def test_synflow_of_a_linear_chain_is_depth_times_its_output():
