@@ -390,9 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         reference, true_hv = saved[0]["reference"], saved[0]["true_hypervolume"]
         table_seeds = saved[0].get("table_seeds", 1)  # files before noisy tables: seed 0 only
         # Files from before the scoring reference were scored at the run's reference.
-        scored_at = saved[0].get("scored_at", "the run's reference (chance level)")
-        if len({data.get("scored_at", "") for data in saved}) > 1:
+        scored = {data.get("scored_at", "the run's reference (chance level)") for data in saved}
+        if len(scored) > 1:
             raise SystemExit("--from-json: these files were scored against different references")
+        scored_at, run_ref = scored.pop(), saved[0].get("run_reference")
         seeds = len({c.seed for c in curves})
         command = [part for data in saved for part in (*data["command"], ";")][:-1]
     else:
@@ -404,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(out, ignore_errors=True)
         reference, true_hv, seeds = front.reference, front.hypervolume, args.seeds
         table_seeds = front.seeds
-        scored_at = SCORED_AT
+        scored_at, run_ref = SCORED_AT, front.run_reference
     rows = summarise(curves, budgets)
     print(f"\ntable {args.table}: true-front hypervolume {true_hv:.4g} (scored at "
           f"{scored_at}: accuracy {reference['accuracy']:.2f}%, MACs "
@@ -414,7 +415,6 @@ def main(argv: list[str] | None = None) -> int:
     print(format_summary(rows, budgets))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        run_ref = None if args.from_json else front.run_reference
         args.json.write_text(json.dumps({"command": command, "reference": reference,
                                          "scored_at": scored_at, "run_reference": run_ref,
                                          "true_hypervolume": true_hv,

@@ -23,6 +23,7 @@ A proxy is worth feeding the sampler only if it ranks better than params on ever
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import statistics
@@ -46,8 +47,8 @@ def gradient_norm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) 
     model.eval()
     model.zero_grad(set_to_none=True)
     F.cross_entropy(model(images), labels).backward()
-    squares = [p.grad.double().pow(2).sum() for p in model.parameters() if p.grad is not None]
-    return float(torch.stack(squares).sum().sqrt())
+    # torch's own total norm: clipping at an infinite bound changes nothing and returns it.
+    return float(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf))
 
 
 def synflow(model: nn.Module, input_shape: tuple[int, ...]) -> float:
@@ -110,9 +111,10 @@ def score(records: list[dict[str, Any]], images: torch.Tensor, labels: torch.Ten
         record["grad_norm"], record["synflow"] = [], []
         for seed in range(init_seeds):
             torch.manual_seed(seed)
-            record["grad_norm"].append(gradient_norm(build_model(cfg), images, labels))
-            torch.manual_seed(seed)
-            record["synflow"].append(synflow(build_model(cfg), tuple(images.shape[1:])))
+            model = build_model(cfg)
+            # SynFlow rewrites the weights, so it scores a copy of the same initialisation.
+            record["synflow"].append(synflow(copy.deepcopy(model), tuple(images.shape[1:])))
+            record["grad_norm"].append(gradient_norm(model, images, labels))
         if index % 20 == 0 or index == len(records):
             echo(f"[{index}/{len(records)}] {time.perf_counter() - started:.0f}s")
 
