@@ -71,3 +71,103 @@ def test_v1_seed0_rows_are_carried_over_only_under_the_same_budget(build, config
         json.dump(v1, handle)
     assert build.reuse_v1_rows(other, tmp_path / "w.jsonl", configs, 0,
                                echo=lambda _: None) == 0
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_fashion_grid_is_a_sub_grid_of_the_headline_space():
+    """The second table answers searches of spaces/deep_narrow.yaml: same base, limits, groups
+    and training recipe, and every grid value one the headline space can sample."""
+    from t2tsearch.space import load_space
+
+    grid = load_space(ROOT / "benchmarks" / "tabular" / "fashion_space.yaml")
+    headline = load_space(ROOT / "spaces" / "deep_narrow.yaml")
+    assert grid.base == headline.base
+    assert grid.constraints == headline.constraints
+    assert grid.objectives == headline.objectives
+    assert grid.groups == headline.groups
+    # The table measures no latency; the recipe is otherwise the space's to the last setting.
+    assert grid.train.model_copy(update={"measure_latency": True}) == headline.train
+    assert set(grid.parameters) == set(headline.parameters)
+    for path, parameter in grid.parameters.items():
+        assert set(parameter.values()) <= set(headline.parameters[path].values()), path
+
+
+TINY_GRID = """
+name: tiny_grid
+base:
+  t2t: {soft_splits: [[7, 4, 2], [3, 2, 1]], token_dim: 16, mixer: performer}
+  backbone: {num_heads: 2, mlp_ratio: 2.0}
+parameters:
+  backbone.depth: {choice: [1, 2]}
+  backbone.head_dim: {choice: [16]}
+train:
+  dataset: mnist5k
+  img_size: 28
+  epochs: 1
+  batch_size: 32
+  split_seed: 0
+  train_subset: 128
+  val_subset: 64
+"""
+
+
+def test_another_space_s_grid_drops_what_its_constraints_reject(build, tmp_path):
+    from t2tsearch.cost import count_cost
+
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY_GRID)
+    both = build.grid_configs(space, cache_dir=tmp_path / "costs")
+    assert sorted(cfg.backbone.depth for cfg in both) == [1, 2]
+    shallow = next(cfg for cfg in both if cfg.backbone.depth == 1)
+    limit = count_cost(shallow).macs  # exactly the 1-block model's MACs: 2 blocks are over it
+    space.write_text(TINY_GRID + f"constraints: {{max_macs: {limit}}}\n")
+    assert [cfg.id for cfg in build.grid_configs(space, cache_dir=tmp_path / "costs")] == \
+        [shallow.id]
+    assert build.table_name(space) == "tiny_grid"
+    assert build.budget_for(1, 2, space).data_seed == 0  # the space's split, every seed
+
+
+def test_a_killed_build_goes_on_where_it_stopped(build, tmp_path, monkeypatch):
+    """Another space's build (2 seeds by default): a build stopped after 2 of 4 trainings, its
+    work file then torn mid-line by a kill, trains only the 2 missing rows when run again, and
+    the table it writes then is complete with the first rows as they were."""
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY_GRID)
+    work, table = tmp_path / "tiny.work.jsonl", tmp_path / "tiny.json.gz"
+    monkeypatch.setattr(build, "COST_CACHE", tmp_path / "costs")
+    trained: list[tuple[str, int]] = []
+    real_train_one = build.train_one
+
+    def counting_train_one(job):
+        row = real_train_one(job)
+        trained.append((row["id"], row["seed"]))
+        return row
+
+    monkeypatch.setattr(build, "train_one", counting_train_one)
+    args = ["--space", str(space), "--workers", "1", "--work-file", str(work),
+            "--table", str(table)]
+    assert build.main([*args, "--limit", "2"]) == 0
+    first = list(trained)
+    assert len(first) == 2
+    with gzip.open(table, "rt") as handle:
+        header = json.load(handle)["header"]
+    assert header["complete"] is False and header["rows"] == 2 and header["seeds"] == [0, 1]
+    before = build.work_rows(work)
+    with work.open("a") as handle:
+        handle.write('{"id": "torn by a kill", "se')  # a line cut short: that run trains again
+    trained.clear()
+    assert build.main(args) == 0
+    every = {(cfg.id, seed) for cfg in build.grid_configs(space, tmp_path / "costs")
+             for seed in (0, 1)}
+    assert len(every) == 4
+    assert sorted(trained) == sorted(every - set(first))
+    with gzip.open(table, "rt") as handle:
+        written = json.load(handle)
+    assert written["header"]["complete"] is True and written["header"]["name"] == "tiny_grid"
+    assert {(row["id"], row["seed"]) for row in written["rows"]} == every
+    rows = {(row["id"], row["seed"]): row for row in written["rows"]}
+    for key in first:
+        assert rows[key]["accuracy"] == before[key]["accuracy"]
+        assert rows[key]["split_seed"] == 0

@@ -1,8 +1,10 @@
-"""Build the tabular T2T benchmark: train every grid point of space.yaml and write the table.
+"""Build a tabular T2T benchmark: train every grid point of a space and write the table.
 
     python3 benchmarks/tabular/build.py                # v1; resumes from the work file if present
     python3 benchmarks/tabular/build.py --workers 2    # two processes, one torch thread each
     python3 benchmarks/tabular/build.py --seeds 2      # v2: seeds 0 and 1 of every architecture
+    python3 benchmarks/tabular/build.py --space benchmarks/tabular/fashion_space.yaml
+                                                       # another grid (v2, 2 seeds by default)
 
 Every architecture of the grid is trained with t2tsearch's own `train_proxy`. v1 (the default):
 seed 0, and a seeded random quarter once more with seed 1 to measure noise, each seed on its own
@@ -14,6 +16,11 @@ that this code reproduces them, `--verify-reused`) and trains the other seeds; `
 trains everything. One JSON line per finished (id, seed) goes to the work file as soon as it is
 done, so a killed build goes on where it stopped. When every row is in, the versioned table
 (header: command, date, versions, budget, seeds) is written.
+
+`--space FILE` builds another grid, named after the space's `name`: every architecture the space
+can sample that passes its constraints (MAC and parameter limits counted with fvcore, cached in
+cost_cache/), each with seeds 0..N-1 (`--seeds`, default 2) on the space's own split_seed and
+training budget. Only the default grid has v1 (one seed and a noise quarter) and reuse.
 """
 
 from __future__ import annotations
@@ -34,11 +41,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SPACE = HERE / "space.yaml"
-NAME = "t2t_mnist5k_32px"
-WORK_FILE = HERE / f"{NAME}_v1.work.jsonl"
+NAME = "t2t_mnist5k_32px"  # the default grid's table; another space's table takes its name
+COST_CACHE = HERE / "cost_cache"
 TABLE_FILE = HERE / f"{NAME}_v1.json.gz"
-WORK_FILE_V2 = HERE / f"{NAME}_v2.work.jsonl"
-TABLE_FILE_V2 = HERE / f"{NAME}_v2.json.gz"
 TABLE_VERSION = 1  # the default build; --seeds N builds version 2
 # The train/validation split of each version: v1's follows the seed (None, built before
 # train.split_seed existed); v2's is fixed, so every seed is measured on the same images.
@@ -49,9 +54,24 @@ NOISE_FRACTION = 0.25
 NOISE_DRAW_SEED = 2024
 
 
-def grid_configs(space_path: Path = SPACE) -> list[Any]:
-    """Every architecture the space can sample, in a fixed order (its `when` conditions honoured)."""
+def table_name(space_path: Path = SPACE) -> str:
+    """The table's name: the default grid's NAME, else the space's own `name`."""
+    from t2tsearch.space import load_space
+
+    return NAME if space_path.resolve() == SPACE else load_space(space_path).name
+
+
+def table_files(space_path: Path, version: int) -> tuple[Path, Path]:
+    """(work file, table) of a grid's version, beside build.py."""
+    name = table_name(space_path)
+    return HERE / f"{name}_v{version}.work.jsonl", HERE / f"{name}_v{version}.json.gz"
+
+
+def grid_configs(space_path: Path = SPACE, cache_dir: Path | None = COST_CACHE) -> list[Any]:
+    """Every architecture the space can sample, in a fixed order (its `when` conditions honoured),
+    less those its constraints reject before training (counted once, cached in `cache_dir`)."""
     from t2tsearch.space import build_config, load_space
+    from t2tsearch.space.feasibility import check_candidate
 
     space = load_space(space_path)
     paths = list(space.parameters)
@@ -71,7 +91,8 @@ def grid_configs(space_path: Path = SPACE) -> list[Any]:
             expand(position + 1, {**values, path: value})
 
     expand(0, {})
-    return list(configs.values())
+    return [cfg for cfg in configs.values()
+            if check_candidate(cfg, space, cache_dir=cache_dir) is None]
 
 
 def planned_runs(configs: list[Any], seeds: int | None = None) -> list[tuple[Any, int]]:
@@ -86,12 +107,21 @@ def planned_runs(configs: list[Any], seeds: int | None = None) -> list[tuple[Any
     return runs
 
 
-def budget_for(seed: int, version: int = TABLE_VERSION) -> Any:
-    """The space's training budget with `seed` and the version's split (SPLIT_SEED)."""
+def budget_for(seed: int, version: int = TABLE_VERSION, space_path: Path = SPACE) -> Any:
+    """The space's training budget with `seed` and the split of its rows: for the default grid
+    the version's (SPLIT_SEED), for another space its own `train.split_seed`."""
     from t2tsearch.space import load_space
 
-    return load_space(SPACE).train.model_copy(
-        update={"seed": seed, "split_seed": SPLIT_SEED[version], "measure_latency": False})
+    train = load_space(space_path).train
+    if space_path.resolve() == SPACE:
+        split_seed = SPLIT_SEED[version]
+    elif train.split_seed is None:
+        raise SystemExit(f"{space_path}: train.split_seed: a table needs one split for every "
+                         f"seed, and null draws one per seed; set it (for example 0)")
+    else:
+        split_seed = train.split_seed
+    return train.model_copy(
+        update={"seed": seed, "split_seed": split_seed, "measure_latency": False})
 
 
 def done_keys(work_file: Path) -> set[tuple[str, int]]:
@@ -111,22 +141,40 @@ def done_keys(work_file: Path) -> set[tuple[str, int]]:
     return keys
 
 
+def open_for_append(work_file: Path):
+    """The work file opened to append rows. A kill can leave its last line cut short; that line
+    is ended first, so the next row starts a line of its own instead of joining it (and being
+    lost with it)."""
+    work_file.parent.mkdir(parents=True, exist_ok=True)
+    torn = False
+    if work_file.is_file() and work_file.stat().st_size > 0:
+        with work_file.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"
+    work = work_file.open("a")
+    if torn:
+        work.write("\n")
+    return work
+
+
 def _init_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
 
 
-def train_one(job: tuple[str, int, int]) -> dict[str, Any]:
-    """Train one (arch JSON, seed, table version); the row for the work file."""
+def train_one(job: tuple[str, str]) -> dict[str, Any]:
+    """Train one (arch JSON, budget JSON with the row's seed); the row for the work file."""
     from t2tsearch.arch import ArchConfig
+    from t2tsearch.budget import TrainBudget
     from t2tsearch.cost import count_cost
     from t2tsearch.engine.data import load_data
     from t2tsearch.engine.train import train_proxy
 
-    arch_json, seed, version = job
+    arch_json, budget_json = job
     cfg = ArchConfig.from_json(arch_json)
-    budget = budget_for(seed, version)
+    budget = TrainBudget.model_validate_json(budget_json)
+    seed = budget.seed
     # The same split the trainer would load for this budget (load_data caches it per process).
     data = load_data(budget.dataset, budget.img_size, budget.data_dir,
                      split_seed=budget.data_seed,
@@ -173,15 +221,16 @@ def work_rows(work_file: Path) -> dict[tuple[str, int], dict[str, Any]]:
 
 
 def write_table(work_file: Path, table_file: Path, runs: list[tuple[Any, int]],
-                command: str, version: int = TABLE_VERSION) -> int:
+                command: str, version: int = TABLE_VERSION, space_path: Path = SPACE) -> int:
     """The versioned table from the work file's rows, in grid order; returns the row count."""
     rows = work_rows(work_file)
     ordered = [rows[(cfg.id, seed)] for cfg, seed in runs if (cfg.id, seed) in rows]
+    budget = budget_for(0, version, space_path)
     header = {
-        "name": NAME, "version": version, "command": command,
+        "name": table_name(space_path), "version": version, "command": command,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions(), "space": SPACE.read_text(),
-        "budget": budget_for(0, version).model_dump(mode="json"),
+        "versions": versions(), "space": space_path.read_text(),
+        "budget": budget.model_dump(mode="json"),
         "architectures": len({cfg.id for cfg, _ in runs}), "rows": len(ordered),
         "complete": len(ordered) == len(runs),
     }
@@ -191,7 +240,7 @@ def write_table(work_file: Path, table_file: Path, runs: list[tuple[Any, int]],
     else:
         # Every architecture has each of these seeds, all on train/validation split split_seed.
         header["seeds"] = sorted({seed for _, seed in runs})
-        header["split_seed"] = SPLIT_SEED[version]
+        header["split_seed"] = budget.split_seed
         reused = [row for row in ordered if row.get("reused_from")]
         header["reused"] = {"rows": len(reused),
                             "from": sorted({row["reused_from"] for row in reused})}
@@ -233,10 +282,9 @@ def reuse_v1_rows(v1_table: Path, work_file: Path, configs: list[Any], verify: i
         return 0
     if verify > 0:
         _init_worker(threads)
-    work_file.parent.mkdir(parents=True, exist_ok=True)
-    with work_file.open("a") as work:
+    with open_for_append(work_file) as work:
         for old in todo[:verify]:
-            fresh = train_one((json.dumps(old["arch"]), 0, 2))
+            fresh = train_one((json.dumps(old["arch"]), budget_for(0, 2).model_dump_json()))
             same = len(fresh["accuracy"]) == len(old["accuracy"]) and all(
                 abs(a - b) <= 0.01 for a, b in zip(fresh["accuracy"], old["accuracy"], strict=True))
             if not same:
@@ -259,9 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="training processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--limit", type=int, default=None, help="train at most this many now")
+    parser.add_argument("--space", type=Path, default=SPACE,
+                        help="the grid: every architecture this space can sample that passes "
+                             "its constraints (default: space.yaml beside build.py)")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="table version 2: seeds 0..N-1 of every architecture on split 0 "
-                             "(default: version 1, seed 0 and seed 1 on a quarter)")
+                        help="table version 2: seeds 0..N-1 of every architecture on one split "
+                             "(default: version 1, seed 0 and seed 1 on a quarter, for the "
+                             "default grid; 2 for another --space)")
     parser.add_argument("--no-reuse", action="store_true",
                         help="v2: train every row, copying none of v1's seed-0 rows")
     parser.add_argument("--verify-reused", type=int, default=2, metavar="K",
@@ -274,24 +326,32 @@ def main(argv: list[str] | None = None) -> int:
                                                                 else argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds: at least 1")
-    version = 1 if args.seeds is None else 2
-    work_file = args.work_file or (WORK_FILE if version == 1 else WORK_FILE_V2)
-    table_file = args.table or (TABLE_FILE if version == 1 else TABLE_FILE_V2)
+    if not args.space.is_file():
+        parser.error(f"--space: {args.space}: no such file")
+    default_grid = args.space.resolve() == SPACE
+    seeds = args.seeds if args.seeds is not None or default_grid else 2
+    version = 1 if seeds is None else 2
+    default_work, default_table = table_files(args.space, version)
+    work_file = args.work_file or default_work
+    table_file = args.table or default_table
 
-    configs = grid_configs()
-    runs = planned_runs(configs, args.seeds)
-    if version == 2 and not args.no_reuse and args.reuse_from.is_file():
+    print(f"{args.space}: listing the grid and counting costs (cached in {COST_CACHE})",
+          flush=True)
+    configs = grid_configs(args.space, COST_CACHE)
+    runs = planned_runs(configs, seeds)
+    if version == 2 and default_grid and not args.no_reuse and args.reuse_from.is_file():
         reuse_v1_rows(args.reuse_from, work_file, configs, args.verify_reused, args.threads)
     done = done_keys(work_file)
-    todo = [(cfg.to_json(), seed, version) for cfg, seed in runs if (cfg.id, seed) not in done]
+    budgets = {seed: budget_for(seed, version, args.space).model_dump_json()
+               for seed in sorted({seed for _, seed in runs})}
+    todo = [(cfg.to_json(), budgets[seed]) for cfg, seed in runs if (cfg.id, seed) not in done]
     if args.limit is not None:
         todo = todo[: args.limit]
     print(f"table version {version}: {len(runs)} runs planned "
           f"({len({c.id for c, _ in runs})} architectures), "
           f"{len(done)} done, {len(todo)} to train now", flush=True)
     started = time.perf_counter()
-    work_file.parent.mkdir(parents=True, exist_ok=True)
-    with work_file.open("a") as work:
+    with open_for_append(work_file) as work:
         if args.workers <= 1:
             _init_worker(args.threads)
             results = map(train_one, todo)
@@ -311,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         if pool is not None:
             pool.close()
             pool.join()
-    written = write_table(work_file, table_file, runs, command, version)
+    written = write_table(work_file, table_file, runs, command, version, args.space)
     state = "complete" if written == len(runs) else f"partial ({written}/{len(runs)})"
     print(f"wrote {table_file} with {written} rows: {state}", flush=True)
     return 0
