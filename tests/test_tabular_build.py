@@ -171,3 +171,12 @@ def test_a_killed_build_goes_on_where_it_stopped(build, tmp_path, monkeypatch):
     for key in first:
         assert rows[key]["accuracy"] == before[key]["accuracy"]
         assert rows[key]["split_seed"] == 0
+    # The fragment the kill left is gone: every line is a row a table reader can parse.
+    assert all(json.loads(line) for line in work.read_text().splitlines())
+    assert {row["device"] for row in written["rows"]} == {"cpu"}
+    # A changed recipe: the rows trained under the old one are left out, to be trained again.
+    space.write_text(TINY_GRID.replace("batch_size: 32", "batch_size: 16"))
+    assert build.main([*args, "--limit", "0"]) == 0
+    with gzip.open(table, "rt") as handle:
+        header = json.load(handle)["header"]
+    assert header["rows"] == 0 and header["complete"] is False

@@ -124,37 +124,26 @@ def budget_for(seed: int, version: int = TABLE_VERSION, space_path: Path = SPACE
         update={"seed": seed, "split_seed": split_seed, "measure_latency": False})
 
 
-def done_keys(work_file: Path) -> set[tuple[str, int]]:
-    from t2tsearch.arch import recorded_id  # ids recomputed: old work files hold older ids
+def recipe_key(budget: Any) -> str:
+    """A short hash of a training budget less its seed: rows of one table share it, so a build
+    resumed after the recipe changed trains the old rows again instead of mixing recipes."""
+    import hashlib
 
-    if not work_file.is_file():
-        return set()
-    keys = set()
-    for line in work_file.read_text().splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line torn by a kill: that run is simply trained again
-        keys.add((recorded_id(row.get("arch"), row["id"]), row["seed"]))
-    return keys
+    text = budget.model_copy(update={"seed": 0}).model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def open_for_append(work_file: Path):
-    """The work file opened to append rows. A kill can leave its last line cut short; that line
-    is ended first, so the next row starts a line of its own instead of joining it (and being
-    lost with it)."""
+    """The work file opened to append rows. A kill can leave its last line cut short; that
+    fragment is cut off first (its row is trained again), so the next row starts a line of its
+    own instead of joining it, and every line stays a row a table reader can parse."""
     work_file.parent.mkdir(parents=True, exist_ok=True)
-    torn = False
-    if work_file.is_file() and work_file.stat().st_size > 0:
-        with work_file.open("rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            torn = handle.read(1) != b"\n"
-    work = work_file.open("a")
-    if torn:
-        work.write("\n")
-    return work
+    if work_file.is_file():
+        data = work_file.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with work_file.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+    return work_file.open("a")
 
 
 def _init_worker(threads: int) -> None:
@@ -168,6 +157,7 @@ def train_one(job: tuple[str, str]) -> dict[str, Any]:
     from t2tsearch.arch import ArchConfig
     from t2tsearch.budget import TrainBudget
     from t2tsearch.cost import count_cost
+    from t2tsearch.device import resolve_device
     from t2tsearch.engine.data import load_data
     from t2tsearch.engine.train import train_proxy
 
@@ -184,6 +174,7 @@ def train_one(job: tuple[str, str]) -> dict[str, Any]:
     result = train_proxy(cfg, data, budget)
     return {
         "id": cfg.id, "seed": seed, "split_seed": budget.split_seed,
+        "recipe": recipe_key(budget), "device": resolve_device(budget.device).type,
         "status": result.status, "reason": result.reason,
         "params": cost.params, "macs": cost.macs, "seconds": round(result.seconds, 3),
         "accuracy": [round(100.0 * e.val_acc, 3) for e in result.epochs],
@@ -203,9 +194,11 @@ def versions() -> dict[str, str]:
             "machine": f"{platform.machine()} {os.cpu_count()} cpus"}
 
 
-def work_rows(work_file: Path) -> dict[tuple[str, int], dict[str, Any]]:
+def work_rows(work_file: Path, recipe: str | None = None) -> dict[tuple[str, int], dict[str, Any]]:
     """The work file's rows by (id, seed); a line torn by a kill is skipped (trained again).
-    Ids are recomputed from each row's arch: old work files hold older ids (see README)."""
+    Ids are recomputed from each row's arch: old work files hold older ids (see README). With
+    `recipe`, a row trained under another one (its `recipe` key differs) is left out; rows from
+    before the key existed have none and are kept."""
     from t2tsearch.arch import recorded_id
 
     rows = {}
@@ -216,6 +209,8 @@ def work_rows(work_file: Path) -> dict[tuple[str, int], dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if recipe is not None and row.get("recipe", recipe) != recipe:
+            continue
         rows[(recorded_id(row.get("arch"), row["id"]), row["seed"])] = row
     return rows
 
@@ -223,14 +218,14 @@ def work_rows(work_file: Path) -> dict[tuple[str, int], dict[str, Any]]:
 def write_table(work_file: Path, table_file: Path, runs: list[tuple[Any, int]],
                 command: str, version: int = TABLE_VERSION, space_path: Path = SPACE) -> int:
     """The versioned table from the work file's rows, in grid order; returns the row count."""
-    rows = work_rows(work_file)
-    ordered = [rows[(cfg.id, seed)] for cfg, seed in runs if (cfg.id, seed) in rows]
     budget = budget_for(0, version, space_path)
+    rows = work_rows(work_file, recipe_key(budget))
+    ordered = [rows[(cfg.id, seed)] for cfg, seed in runs if (cfg.id, seed) in rows]
     header = {
         "name": table_name(space_path), "version": version, "command": command,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(), "space": space_path.read_text(),
-        "budget": budget.model_dump(mode="json"),
+        "budget": budget.model_dump(mode="json"), "recipe": recipe_key(budget),
         "architectures": len({cfg.id for cfg, _ in runs}), "rows": len(ordered),
         "complete": len(ordered) == len(runs),
     }
@@ -295,7 +290,8 @@ def reuse_v1_rows(v1_table: Path, work_file: Path, configs: list[Any], verify: i
             echo(f"verified {old['id']} seed 0: {fresh['accuracy']} as in v1")
         copied = todo[verify:]
         for old in copied:
-            row = {**old, "split_seed": SPLIT_SEED[2], "reused_from": v1_table.name}
+            row = {**old, "split_seed": SPLIT_SEED[2], "reused_from": v1_table.name,
+                   "recipe": recipe_key(budget_for(0, 2))}  # its budget is v2's (checked above)
             work.write(json.dumps(row, separators=(",", ":")) + "\n")
     echo(f"{len(copied)} seed-0 rows copied from {v1_table}, {min(verify, len(todo))} retrained "
          f"to check them")
@@ -329,22 +325,33 @@ def main(argv: list[str] | None = None) -> int:
     if not args.space.is_file():
         parser.error(f"--space: {args.space}: no such file")
     default_grid = args.space.resolve() == SPACE
+    if not default_grid and (args.no_reuse or args.reuse_from != TABLE_FILE
+                             or args.verify_reused != 2):
+        parser.error("--no-reuse, --reuse-from and --verify-reused: only for the default grid "
+                     "(reuse copies its v1 rows)")
     seeds = args.seeds if args.seeds is not None or default_grid else 2
     version = 1 if seeds is None else 2
     default_work, default_table = table_files(args.space, version)
     work_file = args.work_file or default_work
     table_file = args.table or default_table
 
+    # Budgets first: a space they cannot come from is refused before the grid is counted.
+    budgets = {seed: budget_for(seed, version, args.space)
+               for seed in ([0, NOISE_SEED] if seeds is None else range(seeds))}
+    recipe = recipe_key(budgets[0])
     print(f"{args.space}: listing the grid and counting costs (cached in {COST_CACHE})",
           flush=True)
     configs = grid_configs(args.space, COST_CACHE)
     runs = planned_runs(configs, seeds)
     if version == 2 and default_grid and not args.no_reuse and args.reuse_from.is_file():
         reuse_v1_rows(args.reuse_from, work_file, configs, args.verify_reused, args.threads)
-    done = done_keys(work_file)
-    budgets = {seed: budget_for(seed, version, args.space).model_dump_json()
-               for seed in sorted({seed for _, seed in runs})}
-    todo = [(cfg.to_json(), budgets[seed]) for cfg, seed in runs if (cfg.id, seed) not in done]
+    done = set(work_rows(work_file, recipe))
+    other_recipe = len(work_rows(work_file)) - len(done)
+    if other_recipe:
+        print(f"{work_file}: {other_recipe} rows were trained under another recipe than "
+              f"{args.space}'s now; they are left out and trained again", flush=True)
+    todo = [(cfg.to_json(), budgets[seed].model_dump_json()) for cfg, seed in runs
+            if (cfg.id, seed) not in done]
     if args.limit is not None:
         todo = todo[: args.limit]
     print(f"table version {version}: {len(runs)} runs planned "
