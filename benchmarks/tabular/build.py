@@ -170,7 +170,7 @@ def train_one(job: tuple[str, str]) -> dict[str, Any]:
                      split_seed=budget.data_seed,
                      train_limit=budget.train_subset, val_limit=budget.val_subset,
                      val_size=budget.val_size)
-    cost = count_cost(cfg)
+    cost = count_cost(cfg, COST_CACHE)  # counted once already, when the grid was listed
     result = train_proxy(cfg, data, budget)
     return {
         "id": cfg.id, "seed": seed, "split_seed": budget.split_seed,
