@@ -95,6 +95,7 @@ def true_front(table_path: Path, space: Any) -> TrueFront:
     (`scoring_reference`). The reference a run of `space` would choose
     (t2tsearch.results.reference.run_reference: chance-level accuracy, each cost at the space's
     constraint or 1.1 x its largest) is kept beside it. A one-seed table gives its seed-0 rows."""
+    from t2tsearch.arch import recorded_id
     from t2tsearch.engine.evaluator import read_table
     from t2tsearch.pareto import hypervolume, objective_specs
     from t2tsearch.results.reference import run_reference
@@ -102,7 +103,11 @@ def true_front(table_path: Path, space: Any) -> TrueFront:
     specs, epochs = objective_specs(space.objectives), space.train.epochs
 
     _, rows = read_table(table_path)
-    records = [{"config_id": r["id"], "seed": int(r["seed"]), "status": r["status"],
+    # Ids recomputed from each row's arch, as the table evaluator does: a search's trials carry
+    # canonical ids, and tables built before ids were canonical stored others for the same
+    # models (with the stored ids, no trial would be credited its architecture's mean).
+    records = [{"config_id": recorded_id(r.get("arch"), r["id"]), "seed": int(r["seed"]),
+                "status": r["status"],
                 "accuracy": r["accuracy"][epochs - 1] if len(r["accuracy"]) >= epochs else None,
                 "macs": r["macs"], "params": r["params"]}
                for r in rows]

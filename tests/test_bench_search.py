@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2tsearch.space import load_space
+from t2tsearch.space import build_config, load_space
 from tests.script_module import load_script
 from tests.test_evaluator import write_table_files
 
@@ -140,6 +140,36 @@ def test_a_search_is_credited_with_means_not_its_draws(tmp_path):
         expected.append(brute_hypervolume(found, ref_acc, ref_macs) / front.hypervolume)
     assert curve.share == pytest.approx(expected, rel=1e-9)
     assert curve.epochs == [2 * n for n in range(1, 13)] + [25, 25]  # the reuse trains nothing
+
+
+def test_a_table_with_stored_ids_of_an_older_scheme_still_credits_means(tmp_path):
+    # Tables built before ids were canonical (the mnist5k tables) store other ids than the ones
+    # a search's trials carry for the same models; the table evaluator recomputes them from each
+    # row's arch, and so must the score, or no trial is credited its architecture's mean (each
+    # kept its noisy draw, which can sit above the true front).
+    bench = load_bench()
+    space_path, _, _ = write_table_files(tmp_path)
+    space = load_space(space_path)
+    finals = {(1, 8): [50.0, 60.0], (1, 16): [70.0, 64.0], (2, 8): [58.0, 66.0]}
+    rows, canonical = [], {}
+    for index, ((depth, head_dim), accuracies) in enumerate(finals.items()):
+        cfg = build_config(space, {"backbone.depth": depth, "backbone.head_dim": head_dim})
+        canonical[(depth, head_dim)] = cfg.id
+        for seed, final in enumerate(accuracies):
+            rows.append({"id": f"legacy{index}", "seed": seed, "status": "complete", "reason": "",
+                         "params": 1000 * depth * head_dim, "macs": 10000 * depth * head_dim,
+                         "seconds": 1.0, "accuracy": [final - 10, final], "val_loss": [1, 1],
+                         "arch": json.loads(cfg.to_json())})
+    path = tmp_path / "legacy.json.gz"
+    with gzip.open(path, "wt") as out:
+        json.dump({"header": {"version": 2}, "rows": rows}, out)
+    front = bench.true_front(path, space)
+    assert front.mean_accuracy == pytest.approx(
+        {canonical[key]: float(np.mean(values)) for key, values in finals.items()})
+    # A search served seed 0's 70.0 for (1, 16) is credited its mean, 67.0.
+    trial = pd.DataFrame([{"config_id": canonical[(1, 16)], "status": "complete",
+                           "accuracy": 70.0}])
+    assert bench.credited(trial, front)["accuracy"].tolist() == pytest.approx([67.0])
 
 
 def test_the_score_tells_a_search_that_found_the_front_from_one_that_did_not(tmp_path):

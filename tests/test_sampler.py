@@ -316,8 +316,8 @@ def test_trials_stopped_early_enter_the_surrogate_at_their_fidelity(monkeypatch)
     fits, predictions = [], []
     real_fit = sampler_module.fit_surrogate
 
-    def spy_fit(x, y, seed, trend_columns):
-        model = real_fit(x, y, seed, trend_columns)
+    def spy_fit(x, y, seed, trend_columns, settings):
+        model = real_fit(x, y, seed, trend_columns, settings)
         fits.append((x, y))
         real_predict = model.predict
         model.predict = lambda x_new, **kw: (predictions.append(x_new), real_predict(x_new, **kw))[1]

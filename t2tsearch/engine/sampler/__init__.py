@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from t2tsearch.engine.sampler.cost_aware import CostAwareSampler
 from t2tsearch.engine.sampler.improvement import expected_improvement
-from t2tsearch.engine.sampler.surrogate import NOISE_FLOOR, Candidate
+from t2tsearch.engine.sampler.surrogate import NOISE_FLOOR, Candidate, SurrogateSettings
 
-__all__ = ["NOISE_FLOOR", "Candidate", "CostAwareSampler", "expected_improvement"]
+__all__ = ["NOISE_FLOOR", "Candidate", "CostAwareSampler", "SurrogateSettings",
+           "expected_improvement"]

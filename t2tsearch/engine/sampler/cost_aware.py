@@ -34,7 +34,13 @@ from t2tsearch.arch import ArchConfig, trial_config_id
 from t2tsearch.cost import Cost
 from t2tsearch.engine.quota import tally_groups
 from t2tsearch.engine.sampler.improvement import expected_improvement
-from t2tsearch.engine.sampler.surrogate import Candidate, FeatureEncoder, fit_surrogate
+from t2tsearch.engine.sampler.surrogate import (
+    DEFAULT_SURROGATE,
+    Candidate,
+    FeatureEncoder,
+    SurrogateSettings,
+    fit_surrogate,
+)
 from t2tsearch.pareto import METRIC_COLUMNS
 from t2tsearch.private_apis import distribution_contains
 from t2tsearch.results.reference import run_reference
@@ -68,7 +74,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
     def __init__(self, space: SearchSpace, cost_of: Callable[[ArchConfig], Cost],
                  rejection: Callable[[ArchConfig, Cost | None], str | None], *,
                  seed: int = 0, n_startup_trials: int = 5, draws_per_trial: int = 128,
-                 max_pool: int = 4096, reference: Mapping[str, float] | None = None) -> None:
+                 max_pool: int = 4096, reference: Mapping[str, float] | None = None,
+                 surrogate: SurrogateSettings = DEFAULT_SURROGATE) -> None:
         # load_space refuses `sampler: ehvi` for such spaces with a one-line error; this guards
         # direct construction.
         if len(measured_objectives([o.metric for o in space.objectives])) != 1:
@@ -80,6 +87,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         self.n_startup_trials = n_startup_trials
         self.draws_per_trial = draws_per_trial
         self.max_pool = max_pool
+        self.surrogate = surrogate  # the surrogate's constants (defaults: the sampler's own)
         # The run's hypervolume reference ({column: value}, t2tsearch.results.reference.run_reference);
         # without one, the first pool places it (see _grow_pool).
         self.reference = dict(reference) if reference is not None else None
@@ -342,7 +350,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         x_train = encoder.encode([by_id[cid] for cid in observed],
                                  fidelity=[f for _, f in observed.values()])
         y_train = np.array([sign * value for value, _ in observed.values()])  # as a loss
-        model = fit_surrogate(x_train, y_train, self.seed, encoder.trend_columns())
+        model = fit_surrogate(x_train, y_train, self.seed, encoder.trend_columns(),
+                              self.surrogate)
         mean, std = model.predict(encoder.encode(fresh), return_std=True)
         std = np.maximum(std, 1e-9)
 

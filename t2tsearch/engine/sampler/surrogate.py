@@ -22,8 +22,24 @@ from t2tsearch.cost import Cost
 # themselves: no residual is taken as more than ~90% signal (see fit_gp for the measurement, made
 # when the GP was fitted to the results directly).
 NOISE_FLOOR = 0.1
+# The bounds of the GP's per-feature length scales (features are standardised).
+LENGTH_SCALE_BOUNDS = (0.1, 100.0)
 # The surrogate's cost fields (Candidate.fields), which its linear trend reads.
 LOG_COSTS = ("log_macs", "log_params")
+
+
+@dataclass(frozen=True)
+class SurrogateSettings:
+    """The surrogate's constants, in one place so that a benchmark can vary them
+    (benchmarks/bench_constants.py chooses each on one tabular benchmark and judges it on the
+    other). The defaults are what the sampler uses."""
+
+    noise_floor: float = NOISE_FLOOR
+    length_scale_bounds: tuple[float, float] = LENGTH_SCALE_BOUNDS
+    trend: bool = True  # the linear trend in the log costs under the GP (TrendedSurrogate)
+
+
+DEFAULT_SURROGATE = SurrogateSettings()
 
 
 @dataclass(frozen=True)
@@ -128,23 +144,27 @@ class TrendedSurrogate:
     do worse at 10 trials (see `fit_surrogate`).
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, seed: int, columns: Sequence[int]) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, seed: int, columns: Sequence[int],
+                 settings: SurrogateSettings = DEFAULT_SURROGATE) -> None:
         from sklearn.linear_model import BayesianRidge
 
-        self.columns = list(columns)
-        self.trend = BayesianRidge().fit(x[:, self.columns], y)
-        self.residual = fit_gp(x, y - self.trend.predict(x[:, self.columns]), seed)
+        self.columns = list(columns) if settings.trend else []
+        self.trend = BayesianRidge().fit(x[:, self.columns], y) if self.columns else None
+        self.residual = fit_gp(x, y - self._trend(x), seed, settings)
+
+    def _trend(self, x: np.ndarray) -> np.ndarray | float:
+        return self.trend.predict(x[:, self.columns]) if self.trend is not None else 0.0
 
     def predict(self, x: np.ndarray, return_std: bool = False):
-        trend = self.trend.predict(x[:, self.columns])
+        trend = self._trend(x)
         if not return_std:
             return trend + self.residual.predict(x)
         mean, std = self.residual.predict(x, return_std=True)
         return trend + mean, std
 
 
-def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int,
-                   trend_columns: Sequence[int]) -> TrendedSurrogate:
+def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int, trend_columns: Sequence[int],
+                  settings: SurrogateSettings = DEFAULT_SURROGATE) -> TrendedSurrogate:
     """The sampler's surrogate of the measured loss: a linear trend in `trend_columns` (the log
     costs and the fidelity) plus a GP on the rest (`TrendedSurrogate`, `fit_gp`).
 
@@ -157,12 +177,14 @@ def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int,
     the same with the trend's uncertainty added to the GP's: 95.2% at 10;
     trend in log MACs alone: 94.5% at 10; a linear kernel added to the GP's instead: 92.1%;
     the GP's standard deviation inflated 1.5x (more exploration): 90.9%."""
-    return TrendedSurrogate(x, y, seed, trend_columns)
+    return TrendedSurrogate(x, y, seed, trend_columns, settings)
 
 
-def fit_gp(x: np.ndarray, y: np.ndarray, seed: int):
+def fit_gp(x: np.ndarray, y: np.ndarray, seed: int,
+           settings: SurrogateSettings = DEFAULT_SURROGATE):
     """A Gaussian process with a Matern-5/2 kernel, one length scale per feature, and learned
-    noise of at least a tenth of the variance of `y` (the trend's residuals, in the surrogate).
+    noise of at least a tenth of the variance of `y` (the trend's residuals, in the surrogate;
+    `settings.noise_floor`).
 
     Per-feature length scales let a few results say which fields matter (on the tabular
     benchmark, which mixer a model uses matters far more than its MLP ratio); with one scale for
@@ -186,9 +208,9 @@ def fit_gp(x: np.ndarray, y: np.ndarray, seed: int):
 
     dims = max(x.shape[1], 1)
     kernel = (ConstantKernel(1.0, (1e-2, 1e2))
-              * Matern(length_scale=np.full(dims, 2.0), length_scale_bounds=(0.1, 100.0),
-                       nu=2.5)
-              + WhiteKernel(0.2, (NOISE_FLOOR, 1.0)))
+              * Matern(length_scale=np.full(dims, 2.0),
+                       length_scale_bounds=settings.length_scale_bounds, nu=2.5)
+              + WhiteKernel(max(0.2, settings.noise_floor), (settings.noise_floor, 1.0)))
     model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, n_restarts_optimizer=2,
                                      random_state=seed)
     with warnings.catch_warnings():

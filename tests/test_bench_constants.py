@@ -1,0 +1,167 @@
+"""benchmarks/bench_constants.py: its defaults are the sampler's, its in-process search is the
+search a real run makes, and its choice keeps a constant unless a value beats it beyond noise."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from t2tsearch.space import build_config, load_space
+from tests.script_module import load_script
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_bench():
+    load_script(BENCHMARKS / "bench_search.py", "bench_search")
+    return load_script(BENCHMARKS / "bench_constants.py", "bench_constants")
+
+
+def test_the_benchmark_starts_from_the_samplers_own_constants():
+    from t2tsearch.engine.sampler.surrogate import DEFAULT_SURROGATE
+    from t2tsearch.engine.search import startup_trials
+    from t2tsearch.results.reference import COST_MARGIN
+
+    bench = load_bench()
+    defaults = bench.DEFAULTS
+    assert [defaults.startup_for(n) for n in range(1, 121)] == \
+        [startup_trials("ehvi", n) for n in range(1, 121)]
+    assert defaults.surrogate() == DEFAULT_SURROGATE
+    assert defaults.cost_margin == COST_MARGIN
+    for name, values in bench.CANDIDATES.items():
+        assert values[0] == getattr(defaults, name) and len(set(values)) == len(values) > 1
+
+
+GRID_SPACE = {
+    "name": "grid_18",
+    "base": {"t2t": {"soft_splits": [[7, 4, 2], [3, 2, 1]], "token_dim": 8},
+             "backbone": {"num_heads": 2}},
+    "parameters": {"backbone.depth": {"choice": [1, 2, 3]},
+                   "backbone.head_dim": {"choice": [8, 16, 24]},
+                   "backbone.mlp_ratio": {"choice": [1.0, 2.0]}},
+    "groups": {"deep": "backbone.depth >= 2", "shallow": "backbone.depth == 1"},
+    "train": {"dataset": "mnist5k", "img_size": 28, "epochs": 2, "measure_latency": False},
+    "search": {"trials": 10, "concurrency": 1, "sampler": "ehvi", "scheduler": "none"},
+}
+
+
+def grid_table(folder: Path) -> tuple[Path, Path]:
+    """GRID_SPACE's 18 architectures, two seeds each 8 points apart at most, accuracy rising
+    with log MACs and MLP ratio, costs as t2tsearch counts them; (space, table)."""
+    from t2tsearch.cost import count_cost
+
+    space_path = folder / "grid.yaml"
+    space_path.write_text(yaml.safe_dump(GRID_SPACE, sort_keys=False))
+    space = load_space(space_path)
+    draw = random.Random(5)
+    rows = []
+    for depth in (1, 2, 3):
+        for head_dim in (8, 16, 24):
+            for mlp in (1.0, 2.0):
+                cfg = build_config(space, {"backbone.depth": depth, "backbone.head_dim": head_dim,
+                                           "backbone.mlp_ratio": mlp})
+                cost = count_cost(cfg)
+                base = 30 + 6 * math.log(cost.macs) + 3 * mlp + draw.uniform(-4, 4)
+                for seed in (0, 1):
+                    final = round(base + draw.uniform(-4, 4), 2)
+                    rows.append({"id": cfg.id, "seed": seed, "status": "complete", "reason": "",
+                                 "params": cost.params, "macs": cost.macs, "seconds": 1.0,
+                                 "accuracy": [final - 5, final], "val_loss": [1.0, 0.8],
+                                 "arch": json.loads(cfg.to_json())})
+    table = folder / "grid.json.gz"
+    with gzip.open(table, "wt") as out:
+        json.dump({"header": {"version": 2}, "rows": rows}, out)
+    return space_path, table
+
+
+def test_the_in_process_search_is_the_search_a_run_makes(tmp_path, ray_session):
+    # The benchmark drives the sampler without Ray to afford hundreds of searches; its figures
+    # stand for real runs only if it proposes what run_search proposes. The reference here is
+    # a real run_search through Ray Tune (as bench_search runs it), trial by trial.
+    from t2tsearch.engine.search import SearchOptions, run_search
+    from t2tsearch.pareto import REJECTED
+
+    bench = load_bench()
+    from bench_search import RunCurve, curve_of  # registered by load_bench
+    space_path, table = grid_table(tmp_path)
+    loaded = bench.bench_for(table, space_path, "grid")
+    for seed in (1,):  # one seed: a run through Ray costs tens of seconds on 2 cores
+        options = SearchOptions(trials=12, concurrency=1, sampler="ehvi", scheduler="none",
+                                seed=seed, goal="front", evaluator=f"table:{table}",
+                                echo=lambda line: None, command=["test"])
+        summary = run_search(space_path, out=str(tmp_path / "runs"), name=f"s{seed}",
+                             options=options)
+        trials = summary.table[~summary.table["status"].isin(REJECTED)].sort_values("trial")
+        in_process = bench.drive(loaded, bench.DEFAULTS, 12, seed, cost_cache=None)
+        assert in_process == list(trials["config_id"])
+        # The repeat of an architecture a run would reuse is in both (18 architectures, a
+        # search of 12 may repeat none; the score below covers the rest).
+        real = curve_of(summary.table, loaded.specs, loaded.front, 0.0,
+                        RunCurve("ehvi", "none", seed, 12))
+        assert bench.shares(loaded, in_process) == pytest.approx(real.share, rel=1e-12)
+    # The constants reach the sampler: another start-up count is another search.
+    other = dataclasses.replace(bench.DEFAULTS, startup=(3, 5, 10))
+    assert bench.drive(loaded, other, 12, 0, cost_cache=None) != \
+        bench.drive(loaded, bench.DEFAULTS, 12, 0, cost_cache=None)
+
+
+class SimulatedRunner:
+    """A stand-in for bench_constants.Runner with a known truth: the share of a run is
+    `0.9 + effect(constants) + noise`, the noise drawn per (constants, budget, seed)."""
+
+    def __init__(self, bench, effects: dict[tuple[str, object], float], noise: float) -> None:
+        self.bench, self.effects, self.noise = bench, effects, noise
+        self.echo = lambda line: None
+
+    def evaluate(self, constants, seeds, budgets=(10, 20, 30)):
+        effect = sum(gain for (name, value), gain in self.effects.items()
+                     if getattr(constants, name) == value)
+        curves = {}
+        for budget in budgets:
+            for seed in seeds:
+                draw = np.random.default_rng(abs(hash((constants, budget, seed))) % 2**32)
+                curves[(budget, seed)] = [0.9 + effect + self.noise * draw.standard_normal()]
+        return self.bench.Evaluation(constants, curves)
+
+
+def test_a_value_is_chosen_only_when_it_beats_the_current_one_beyond_noise():
+    bench = load_bench()
+    seeds = list(range(20))
+    # noise_floor 0.3 is truly better by 3 points, far beyond the noise (sd 1 point per run);
+    # every other value tried is truly worse than the default by a point.
+    effects = {(name, value): -0.01 for name, values in bench.CANDIDATES.items()
+               for value in values[1:]}
+    effects[("noise_floor", 0.3)] = 0.03
+    chosen, log = bench.choose(SimulatedRunner(bench, effects, noise=0.01), seeds)
+    assert chosen == dataclasses.replace(bench.DEFAULTS, noise_floor=0.3)
+    assert {(e["constant"], e["value"]) for e in log} == set(effects)
+    # Pure noise: over many simulated choices, a value with no true effect is seldom taken. The
+    # rule's two standard errors pass about 2% of such tries; one standard error would pass 16%
+    # and "any gain" half (fewer changes than that, as the tries of a constant share the draw of
+    # the current set). Over these 40 choices (200 constants): 7 changed at two standard errors,
+    # 23 at one, 62 at any gain.
+    changed = 0
+    for trial in range(40):
+        class Noisy(SimulatedRunner):
+            def evaluate(self, constants, seeds, budgets=(10, 20, 30), trial=trial):
+                return super().evaluate(constants, [s + 1000 * trial for s in seeds], budgets)
+
+        picked, _ = bench.choose(Noisy(bench, {}, noise=0.01), seeds)
+        changed += sum(getattr(picked, name) != getattr(bench.DEFAULTS, name)
+                       for name in bench.CANDIDATES)
+    assert changed <= 15
+
+
+def test_the_command_refuses_to_judge_on_the_table_it_tunes_on(capsys):
+    bench = load_bench()
+    with pytest.raises(SystemExit):
+        bench.main(["--tune", "mnist5k", "--judge", "mnist5k"])
+    assert "never judged on the table it was chosen on" in capsys.readouterr().err
