@@ -134,17 +134,30 @@ def bench_for(table: Path, space: Path, name: str = "") -> Bench:
     return _loaded[key]
 
 
+@dataclass(frozen=True)
+class Consumed:
+    """A consumed trial: its architecture, the epochs it trained (0: a reused result) and
+    whether it completed (a diverged or failed row did not)."""
+
+    config_id: str
+    epochs: int
+    complete: bool
+
+
 def drive(bench: Bench, constants: Constants, trials: int, seed: int,
-          cost_cache: Path | None = COST_CACHE) -> list[str]:
-    """The config ids of a search's consumed trials, in order: the cost-aware sampler with
-    `constants`, seeded `seed`, answered by the table."""
+          cost_cache: Path | None = COST_CACHE, sampler: str = "ehvi") -> list[Consumed]:
+    """A search's consumed trials in order (`Consumed`): `sampler` (the cost-aware one with `constants`, or another of make_sampler's)
+    seeded `seed`, answered by the table as a run at concurrency 1 is."""
+    import warnings
+
     import optuna
     from optuna.trial import TrialState
 
     from t2tsearch.cost import count_cost
     from t2tsearch.engine.evaluator import trial_seed
     from t2tsearch.engine.sampler import CostAwareSampler
-    from t2tsearch.engine.search import apply_overrides
+    from t2tsearch.engine.search import apply_overrides, make_sampler
+    from t2tsearch.engine.search.searcher import MAX_REJECTED_IN_A_ROW
     from t2tsearch.results.reference import COST_LIMITS, COST_MARGIN, reference_costs
     from t2tsearch.space.feasibility import check_candidate
     from t2tsearch.space.sampling import suggest
@@ -153,26 +166,33 @@ def drive(bench: Bench, constants: Constants, trials: int, seed: int,
     # What bench_search's runs override: the score is the overall front's, so the space's
     # groups claim no trials (goal: front).
     space = apply_overrides(bench.space, {"trials": trials, "seed": seed, "goal": "front",
-                                          "sampler": "ehvi", "scheduler": "none",
+                                          "sampler": sampler, "scheduler": "none",
                                           "concurrency": 1}, str(bench.space_path))
     epochs = space.train.epochs
-    sampler = CostAwareSampler(space, lambda cfg: count_cost(cfg, cost_cache),
-                               lambda cfg, cost: check_candidate(cfg, space, cost),
-                               seed=seed, n_startup_trials=constants.startup_for(trials),
-                               surrogate=constants.surrogate())
-    sampler.warm()  # places the run's reference from the first pool, as a run does
-    if sampler.reference is not None and constants.cost_margin != COST_MARGIN:
-        for cost in reference_costs(space):
-            if getattr(space.constraints, COST_LIMITS[cost]) is None:
-                sampler.reference[cost] *= constants.cost_margin / COST_MARGIN
+    if sampler == "ehvi":
+        chooser: optuna.samplers.BaseSampler = CostAwareSampler(
+            space, lambda cfg: count_cost(cfg, cost_cache),
+            lambda cfg, cost: check_candidate(cfg, space, cost), seed=seed,
+            n_startup_trials=constants.startup_for(trials), surrogate=constants.surrogate())
+        chooser.warm()  # places the run's reference from the first pool, as a run does
+        if chooser.reference is not None and constants.cost_margin != COST_MARGIN:
+            for cost in reference_costs(space):
+                if getattr(space.constraints, COST_LIMITS[cost]) is None:
+                    chooser.reference[cost] *= constants.cost_margin / COST_MARGIN
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental-feature warnings (GPSampler)
+            chooser = make_sampler(space, cost_cache, None, seed)
     study = optuna.create_study(directions=[o.direction for o in space.objectives],
-                                sampler=sampler)
-    consumed: list[str] = []
-    answered: dict[str, list[float] | None] = {}
+                                sampler=chooser)
+    consumed: list[Consumed] = []
+    done: dict[str, list[float]] = {}  # complete results, reused when proposed again
     rejected = 0
-    while len(consumed) < trials and rejected < 100:
-        trial = study.ask()
-        cfg = suggest(trial, space)
+    while len(consumed) < trials and rejected < MAX_REJECTED_IN_A_ROW:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # GPSampler: a conditional parameter sampled alone
+            trial = study.ask()
+            cfg = suggest(trial, space)
         trial.set_user_attr("config_id", cfg.id)
         trial.set_user_attr("arch", cfg.to_json())
         trial.set_user_attr("max_epochs", epochs)
@@ -183,33 +203,37 @@ def drive(bench: Bench, constants: Constants, trials: int, seed: int,
             study.tell(trial, state=TrialState.FAIL)
             rejected += 1
             continue
+        rejected = 0
         assert cost is not None
         trial.set_user_attr("params", cost.params)
         trial.set_user_attr("macs", cost.macs)
-        consumed.append(cfg.id)
-        if cfg.id not in answered:  # a repeat reuses the first answer, as a run does
-            row_seed = bench.answers.seed_for(cfg.id, trial_seed(seed, trial.number))
-            if row_seed is None:
-                raise SystemExit(f"{bench.table}: no row for {cfg.id}, which {bench.space_path} "
-                                 f"can sample; is the table complete?")
-            row = bench.answers.rows[(cfg.id, row_seed)]
-            curve = row.get("accuracy") or []
-            answered[cfg.id] = None
-            if row["status"] == "complete" and len(curve) >= epochs:
-                metrics = {"accuracy": float(curve[epochs - 1]), "macs": cost.macs,
-                           "params": cost.params}
-                answered[cfg.id] = [float(metrics[o.metric]) for o in space.objectives]
-        values = answered[cfg.id]
-        trial.set_user_attr("status", "complete" if values is not None else "failed")
         trial.set_user_attr("consumed", True)
-        if values is None:
-            study.tell(trial, state=TrialState.FAIL)
+        if cfg.id in done:  # a repeat reuses the first complete result, as a run does
+            consumed.append(Consumed(cfg.id, 0, True))
+            trial.set_user_attr("status", "complete")
+            study.tell(trial, done[cfg.id])
+            continue
+        row_seed = bench.answers.seed_for(cfg.id, trial_seed(seed, trial.number))
+        # Not in the table: the table evaluator answers `invalid`, a failed trial that trained
+        # nothing (so does a run's).
+        row = bench.answers.rows[(cfg.id, row_seed)] if row_seed is not None else \
+            {"status": "invalid", "accuracy": []}
+        curve = row.get("accuracy") or []
+        complete = row["status"] == "complete" and len(curve) >= epochs
+        consumed.append(Consumed(cfg.id, min(len(curve), epochs), complete))
+        if complete:
+            metrics = {"accuracy": float(curve[epochs - 1]), "macs": cost.macs,
+                       "params": cost.params}
+            done[cfg.id] = [float(metrics[o.metric]) for o in space.objectives]
+            trial.set_user_attr("status", "complete")
+            study.tell(trial, done[cfg.id])
         else:
-            study.tell(trial, values)
+            trial.set_user_attr("status", "failed")
+            study.tell(trial, state=TrialState.FAIL)
     return consumed
 
 
-def shares(bench: Bench, consumed: Sequence[str]) -> list[float]:
+def shares(bench: Bench, consumed: Sequence[Consumed]) -> list[float]:
     """The share of the true front held after each consumed trial, every architecture credited
     its mean accuracy over the table's seeds (bench_search's score)."""
     import pandas as pd
@@ -217,9 +241,15 @@ def shares(bench: Bench, consumed: Sequence[str]) -> list[float]:
     from t2tsearch.pareto import hypervolume
 
     frame = bench.front.frame.set_index("config_id")
-    out = []
-    for n in range(1, len(consumed) + 1):
-        prefix = frame.loc[list(dict.fromkeys(consumed[:n]))].reset_index()
+    out: list[float] = []
+    found: list[str] = []  # architectures with a complete result so far, in order
+    for trial in consumed:
+        if trial.complete and trial.config_id not in found:
+            found.append(trial.config_id)
+        if not found:
+            out.append(0.0)
+            continue
+        prefix = frame.loc[found].reset_index()
         value = hypervolume(pd.DataFrame(prefix), bench.specs, bench.front.reference)
         out.append(min(1.0, value / bench.front.hypervolume))
     return out

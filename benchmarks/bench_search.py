@@ -323,10 +323,31 @@ def _quiet_optuna() -> None:
         handler.addFilter(lambda record: record.levelno >= logging.ERROR)
 
 
+def search_in_process(space: Path, table: Path, sampler: str, seed: int, trials: int) -> RunCurve:
+    """One search without Ray (bench_constants.drive: the sampler told the table's answers as a
+    run at concurrency 1 is; tests/test_bench_constants.py checks it proposes what run_search
+    does), scored like `search_once`. No early stopping, and no wall time."""
+    sys.path.insert(0, str(ROOT))
+    import bench_constants
+
+    bench = bench_constants.bench_for(table, space)
+    consumed = bench_constants.drive(bench, bench_constants.DEFAULTS, trials, seed,
+                                     sampler=sampler)
+    run = RunCurve(sampler, "none", seed, trials)
+    run.share = bench_constants.shares(bench, consumed)
+    spent = 0
+    for trial in consumed:
+        spent += trial.epochs
+        run.epochs.append(spent)
+    run.wall_s = [math.nan] * len(consumed)
+    return run
+
+
 def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers: Sequence[str],
                   seeds: Sequence[int], budgets: Sequence[int], out: Path,
-                  echo=print) -> tuple[list[RunCurve], TrueFront]:
-    """Every (sampler, scheduler, seed), one run per distinct sampler setting of the budgets."""
+                  echo=print, in_process: bool = False) -> tuple[list[RunCurve], TrueFront]:
+    """Every (sampler, scheduler, seed), one run per distinct sampler setting of the budgets;
+    `in_process`: without Ray (scheduler none only)."""
     from t2tsearch.engine.search import start_ray
     from t2tsearch.pareto import objective_specs
     from t2tsearch.space import load_space
@@ -343,7 +364,10 @@ def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers:
                            if sampler_key(sampler, b) == sampler_key(sampler, budget))
                        for budget in budgets})
 
-    start_ray(None, verbose=False)  # one Ray session for every run
+    if in_process and set(schedulers) != {"none"}:
+        raise SystemExit("--in-process runs no scheduler: give --schedulers none")
+    if not in_process:
+        start_ray(None, verbose=False)  # one Ray session for every run
     curves = []
     total = sum(len(runs_needed(s)) for s in samplers) * len(schedulers) * len(seeds)
     started = time.perf_counter()
@@ -352,8 +376,11 @@ def run_benchmark(table: Path, space: Path, samplers: Sequence[str], schedulers:
             for seed in seeds:
                 for trials in runs_needed(sampler):
                     run_started = time.perf_counter()
-                    curve = search_once(space, table, sampler, scheduler, seed, trials, out,
-                                        specs, front)
+                    if in_process:
+                        curve = search_in_process(space, table, sampler, seed, trials)
+                    else:
+                        curve = search_once(space, table, sampler, scheduler, seed, trials, out,
+                                            specs, front)
                     curves.append(curve)
                     echo(f"[{len(curves)}/{total}] {sampler} + {scheduler} seed {seed}, "
                          f"{trials} trials: HV {100 * curve.share[-1]:.1f}% with "
@@ -381,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, default=None, help="write the plotly page here")
     parser.add_argument("--png", type=Path, default=None, help="and a PNG (needs a Chrome)")
     parser.add_argument("--json", type=Path, default=None, help="every run's curves")
+    parser.add_argument("--in-process", action="store_true",
+                        help="drive the samplers without Ray (no scheduler; the same proposals "
+                             "and scores, minutes instead of tens of minutes)")
     parser.add_argument("--from-json", type=Path, nargs="+", default=None, metavar="JSON",
                         help="summarise the curves of earlier --json files (merged) instead of "
                              "running; split a long benchmark over processes this way")
@@ -405,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tempfile.mkdtemp(prefix="bench-search-"))
         try:
             curves, front = run_benchmark(args.table.resolve(), args.space, samplers, schedulers,
-                                          list(range(args.seeds)), budgets, out)
+                                          list(range(args.seeds)), budgets, out,
+                                          in_process=args.in_process)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         reference, true_hv, seeds = front.reference, front.hypervolume, args.seeds

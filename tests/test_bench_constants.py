@@ -101,7 +101,7 @@ def test_the_in_process_search_is_the_search_a_run_makes(tmp_path, ray_session):
                              options=options)
         trials = summary.table[~summary.table["status"].isin(REJECTED)].sort_values("trial")
         in_process = bench.drive(loaded, bench.DEFAULTS, 12, seed, cost_cache=None)
-        assert in_process == list(trials["config_id"])
+        assert [trial.config_id for trial in in_process] == list(trials["config_id"])
         # The repeat of an architecture a run would reuse is in both (18 architectures, a
         # search of 12 may repeat none; the score below covers the rest).
         real = curve_of(summary.table, loaded.specs, loaded.front, 0.0,

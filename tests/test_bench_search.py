@@ -246,3 +246,13 @@ def test_two_seeds_of_twenty_trials_run_and_end_on_the_true_front(tmp_path, ray_
     # So the printed share at 20 trials is 1 for both samplers, with no spread over seeds.
     for row in bench.summarise(curves, [20]):
         assert row["share@20"] == pytest.approx((1.0, 0.0))
+    # Without Ray (--in-process), the same searches: trial for trial the same shares and epochs.
+    alone = tmp_path / "alone.json"
+    assert bench.main(["--table", str(table), "--space", str(space), "--seeds", "2",
+                       "--budgets", "20", "--samplers", "random,ehvi", "--schedulers", "none",
+                       "--in-process", "--json", str(alone)]) == 0
+    key = lambda run: (run["sampler"], run["seed"])  # noqa: E731
+    with_ray = sorted(saved["runs"], key=key)
+    without = sorted(json.loads(alone.read_text())["runs"], key=key)
+    assert [(r["share"], r["epochs"]) for r in without] == \
+        [(r["share"], r["epochs"]) for r in with_ray]
