@@ -44,6 +44,8 @@ from typing import Any
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # bench_constants, for --in-process
 DEFAULT_TABLE = ROOT / "tabular" / "t2t_mnist5k_32px_v2.json.gz"
 DEFAULT_SPACE = ROOT / "tabular" / "space.yaml"
 SAMPLERS = ("random", "nsga2", "tpe", "gp", "ehvi")
@@ -327,8 +329,7 @@ def search_in_process(space: Path, table: Path, sampler: str, seed: int, trials:
     """One search without Ray (bench_constants.drive: the sampler told the table's answers as a
     run at concurrency 1 is; tests/test_bench_constants.py checks it proposes what run_search
     does), scored like `search_once`. No early stopping, and no wall time."""
-    sys.path.insert(0, str(ROOT))
-    import bench_constants
+    import bench_constants  # beside this file (ROOT is on sys.path)
 
     bench = bench_constants.bench_for(table, space)
     consumed = bench_constants.drive(bench, bench_constants.DEFAULTS, trials, seed,
@@ -409,8 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png", type=Path, default=None, help="and a PNG (needs a Chrome)")
     parser.add_argument("--json", type=Path, default=None, help="every run's curves")
     parser.add_argument("--in-process", action="store_true",
-                        help="drive the samplers without Ray (no scheduler; the same proposals "
-                             "and scores, minutes instead of tens of minutes)")
+                        help="drive the samplers without Ray (no scheduler): the same proposals "
+                             "and scores, without Ray's start and per-trial overhead")
     parser.add_argument("--from-json", type=Path, nargs="+", default=None, metavar="JSON",
                         help="summarise the curves of earlier --json files (merged) instead of "
                              "running; split a long benchmark over processes this way")

@@ -54,28 +54,37 @@ GRID_SPACE = {
 
 
 def grid_table(folder: Path) -> tuple[Path, Path]:
-    """GRID_SPACE's 18 architectures, two seeds each 8 points apart at most, accuracy rising
-    with log MACs and MLP ratio, costs as t2tsearch counts them; (space, table)."""
+    """GRID_SPACE's 18 architectures with a MAC limit that rejects the dearest two, two seeds
+    each 8 points apart at most (seed 1 of one diverged after an epoch, one architecture left
+    out of the table), accuracy rising with log MACs and MLP ratio, costs as t2tsearch counts
+    them; (space, table)."""
     from t2tsearch.cost import count_cost
 
     space_path = folder / "grid.yaml"
     space_path.write_text(yaml.safe_dump(GRID_SPACE, sort_keys=False))
     space = load_space(space_path)
     draw = random.Random(5)
-    rows = []
+    rows, macs = [], []
     for depth in (1, 2, 3):
         for head_dim in (8, 16, 24):
             for mlp in (1.0, 2.0):
                 cfg = build_config(space, {"backbone.depth": depth, "backbone.head_dim": head_dim,
                                            "backbone.mlp_ratio": mlp})
                 cost = count_cost(cfg)
+                macs.append(cost.macs)
                 base = 30 + 6 * math.log(cost.macs) + 3 * mlp + draw.uniform(-4, 4)
                 for seed in (0, 1):
                     final = round(base + draw.uniform(-4, 4), 2)
-                    rows.append({"id": cfg.id, "seed": seed, "status": "complete", "reason": "",
-                                 "params": cost.params, "macs": cost.macs, "seconds": 1.0,
-                                 "accuracy": [final - 5, final], "val_loss": [1.0, 0.8],
-                                 "arch": json.loads(cfg.to_json())})
+                    row = {"id": cfg.id, "seed": seed, "status": "complete", "reason": "",
+                           "params": cost.params, "macs": cost.macs, "seconds": 1.0,
+                           "accuracy": [final - 5, final], "val_loss": [1.0, 0.8],
+                           "arch": json.loads(cfg.to_json())}
+                    if (depth, head_dim, mlp, seed) == (2, 8, 1.0, 1):
+                        row.update(status="diverged", accuracy=[final - 5])
+                    if (depth, head_dim, mlp) != (1, 16, 2.0):  # not in the table
+                        rows.append(row)
+    limited = {**GRID_SPACE, "constraints": {"max_macs": sorted(macs)[-3]}}
+    space_path.write_text(yaml.safe_dump(limited, sort_keys=False))
     table = folder / "grid.json.gz"
     with gzip.open(table, "wt") as out:
         json.dump({"header": {"version": 2}, "rows": rows}, out)
@@ -83,34 +92,68 @@ def grid_table(folder: Path) -> tuple[Path, Path]:
 
 
 def test_the_in_process_search_is_the_search_a_run_makes(tmp_path, ray_session):
-    # The benchmark drives the sampler without Ray to afford hundreds of searches; its figures
+    # The benchmark drives the samplers without Ray to afford hundreds of searches; its figures
     # stand for real runs only if it proposes what run_search proposes. The reference here is
-    # a real run_search through Ray Tune (as bench_search runs it), trial by trial.
+    # a real run_search through Ray Tune (as bench_search runs it), trial by trial: the
+    # cost-aware sampler, and random search, which also meets what the former never proposes
+    # (architectures over the MAC limit, repeats answered from the study, a row missing from
+    # the table, a diverged seed).
     from t2tsearch.engine.search import SearchOptions, run_search
     from t2tsearch.pareto import REJECTED
 
     bench = load_bench()
     from bench_search import RunCurve, curve_of  # registered by load_bench
+
     space_path, table = grid_table(tmp_path)
     loaded = bench.bench_for(table, space_path, "grid")
-    for seed in (1,):  # one seed: a run through Ray costs tens of seconds on 2 cores
-        options = SearchOptions(trials=12, concurrency=1, sampler="ehvi", scheduler="none",
+    met = set()
+    for sampler, seed in (("ehvi", 1), ("random", 0)):
+        options = SearchOptions(trials=12, concurrency=1, sampler=sampler, scheduler="none",
                                 seed=seed, goal="front", evaluator=f"table:{table}",
                                 echo=lambda line: None, command=["test"])
-        summary = run_search(space_path, out=str(tmp_path / "runs"), name=f"s{seed}",
+        summary = run_search(space_path, out=str(tmp_path / "runs"), name=f"{sampler}{seed}",
                              options=options)
         trials = summary.table[~summary.table["status"].isin(REJECTED)].sort_values("trial")
-        in_process = bench.drive(loaded, bench.DEFAULTS, 12, seed, cost_cache=None)
-        assert [trial.config_id for trial in in_process] == list(trials["config_id"])
-        # The repeat of an architecture a run would reuse is in both (18 architectures, a
-        # search of 12 may repeat none; the score below covers the rest).
+        in_process = bench.drive(loaded, bench.DEFAULTS, 12, seed, cost_cache=None,
+                                 sampler=sampler)
+        assert [t.config_id for t in in_process] == list(trials["config_id"])
+        assert [t.complete for t in in_process] == list(trials["status"] == "complete")
         real = curve_of(summary.table, loaded.specs, loaded.front, 0.0,
-                        RunCurve("ehvi", "none", seed, 12))
+                        RunCurve(sampler, "none", seed, 12))
         assert bench.shares(loaded, in_process) == pytest.approx(real.share, rel=1e-12)
-    # The constants reach the sampler: another start-up count is another search.
-    other = dataclasses.replace(bench.DEFAULTS, startup=(3, 5, 10))
-    assert bench.drive(loaded, other, 12, 0, cost_cache=None) != \
-        bench.drive(loaded, bench.DEFAULTS, 12, 0, cost_cache=None)
+        assert [sum(t.epochs for t in in_process[:n]) for n in range(1, 13)] == real.epochs
+        met |= set(summary.table["status"]) | {"reused" for r in summary.table["reused_from"]
+                                                if r == r and r is not None}
+    assert {"infeasible", "invalid", "reused", "complete"} <= met, met
+
+
+def test_the_constants_reach_the_sampler(tmp_path, monkeypatch):
+    import t2tsearch.engine.sampler as sampler_package
+
+    bench = load_bench()
+    space_path, table = grid_table(tmp_path)
+    # Without the MAC limit, the reference's MACs come from the first pool, with the margin.
+    space_path.write_text(yaml.safe_dump(GRID_SPACE, sort_keys=False))
+    loaded = bench.bench_for(table, space_path, "grid")
+    built = []
+
+    class Recording(sampler_package.CostAwareSampler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(sampler_package, "CostAwareSampler", Recording)
+    other = bench.Constants(startup=(3, 4, 10), noise_floor=0.3, length_scale_low=0.5,
+                            trend=False, cost_margin=1.3)
+    for constants in (bench.DEFAULTS, other):
+        bench.drive(loaded, constants, 12, 0, cost_cache=None)
+    default_run, other_run = built
+    assert (default_run.n_startup_trials, other_run.n_startup_trials) == (2, 4)
+    assert other_run.surrogate == other.surrogate() != default_run.surrogate
+    assert other_run.reference["macs"] == pytest.approx(default_run.reference["macs"] * 1.3 / 1.1)
+    assert bench.idle_constants(space_path) == {}  # the margin matters here, not with a limit
+    assert set(bench.idle_constants(BENCHMARKS / "tabular" / "fashion_space.yaml")) == \
+        {"cost_margin"}
 
 
 class SimulatedRunner:

@@ -484,3 +484,27 @@ def test_goal_needs_groups_and_the_quota_serves_the_verdict_within_the_budget():
     assert parse_space({**SPACE, "groups": groups,
                         "search": {**SPACE["search"], "goal": "front"}}).group_quota == 0
     assert parse_space(SPACE).group_quota == 0
+
+
+def test_surrogate_settings_bound_what_the_fit_may_learn():
+    from t2tsearch.engine.sampler.surrogate import SurrogateSettings, TrendedSurrogate
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 3))
+    y = np.sin(3.0 * x[:, 0]) + 0.01 * rng.normal(size=30)  # nearly noiseless, wiggly in one
+    # Free, the fit takes almost no noise and a short length scale for the feature that decides.
+    free = fit_gp(x, y, 0, SurrogateSettings(noise_floor=1e-3, length_scale_bounds=(0.01, 100)))
+    assert free.kernel_.k2.noise_level < 0.05
+    assert min(free.kernel_.k1.k2.length_scale) < 1.0
+    # Bounded, the fit stays inside the settings' floor and length-scale bounds.
+    bounded = fit_gp(x, y, 0, SurrogateSettings(noise_floor=0.4, length_scale_bounds=(3.0, 100)))
+    assert bounded.kernel_.k2.noise_level >= 0.4 - 1e-9
+    assert min(bounded.kernel_.k1.k2.length_scale) >= 3.0 - 1e-9
+    # Without the trend, the surrogate is the GP alone.
+    plain = TrendedSurrogate(x, y, 0, [0], SurrogateSettings(trend=False))
+    assert plain.trend is None
+    assert plain.predict(x) == pytest.approx(fit_gp(x, y, 0).predict(x))
+    assert TrendedSurrogate(x, y, 0, [0]).trend is not None
+    for wrong in ({"noise_floor": 0.0}, {"noise_floor": 1.0}, {"length_scale_bounds": (5, 1)}):
+        with pytest.raises(ValueError):
+            SurrogateSettings(**wrong)

@@ -38,6 +38,13 @@ class SurrogateSettings:
     length_scale_bounds: tuple[float, float] = LENGTH_SCALE_BOUNDS
     trend: bool = True  # the linear trend in the log costs under the GP (TrendedSurrogate)
 
+    def __post_init__(self) -> None:
+        low, high = self.length_scale_bounds
+        if not 0 < self.noise_floor < 1:
+            raise ValueError(f"noise_floor {self.noise_floor}: a share of the variance, in (0, 1)")
+        if not 0 < low < high:
+            raise ValueError(f"length_scale_bounds {self.length_scale_bounds}: need 0 < low < high")
+
 
 DEFAULT_SURROGATE = SurrogateSettings()
 
