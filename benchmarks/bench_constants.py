@@ -320,15 +320,21 @@ class Runner:
         self.workers, self.echo = workers, echo
         self.cache: dict[tuple[Constants, int, int], list[float]] = {}
         self.started = time.perf_counter()
+        # One pool for the runner's life: each worker loads the table (and imports torch) once,
+        # not once per set of constants.
+        self.pool = ProcessPoolExecutor(workers) if workers > 1 else None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
 
     def evaluate(self, constants: Constants, seeds: Sequence[int],
                  budgets: Sequence[int] = BUDGETS) -> Evaluation:
         tasks = [(self.name, str(self.table), str(self.space), constants, budget, seed)
                  for budget in budgets for seed in seeds
                  if (constants, budget, seed) not in self.cache]
-        if self.workers > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(self.workers) as pool:
-                results = list(pool.map(_one_run, tasks))
+        if self.pool is not None and len(tasks) > 1:
+            results = list(self.pool.map(_one_run, tasks))
         else:
             results = [_one_run(task) for task in tasks]
         for c, budget, seed, curve in results:
@@ -463,8 +469,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune is not None:
         print(f"choosing on {args.tune[0]} ({args.select_seeds} seeds, budgets {budgets})")
         tuner = Runner(*args.tune, workers=args.workers)
-        chosen, log = choose(tuner, list(range(args.select_seeds)), budgets=budgets,
-                             idle=idle_constants(args.tune[2]))
+        try:
+            chosen, log = choose(tuner, list(range(args.select_seeds)), budgets=budgets,
+                                 idle=idle_constants(args.tune[2]))
+        finally:
+            tuner.close()
         print(f"chosen on {args.tune[0]}: {chosen.label()}")
     if args.judge is None:
         if args.json:
@@ -487,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                                            strict=True)]
             mean, sd = _mean_sd(diffs)
             gains[f"share@{budget}"] = (mean, sd / math.sqrt(len(diffs)))
+    judge.close()
     print(f"\non {args.judge[0]}, held out; hypervolume share of the true front, mean ± sd over "
           f"{args.seeds} seeds; each budget its own run\n")
     print(format_rows(rows))
