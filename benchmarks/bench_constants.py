@@ -4,6 +4,7 @@ tabular benchmark and judged on the other, both ways.
     python3 benchmarks/bench_constants.py --tune mnist5k --judge fashion --json out.json
     python3 benchmarks/bench_constants.py --tune fashion --judge mnist5k --json out.json
     python3 benchmarks/bench_constants.py --judge fashion --constants default   # no tuning
+    python3 benchmarks/bench_constants.py --chosen tuned.json --judge fashion   # a saved choice
 
 The constants (`Constants`): the start-up rule (trials spread over the cost range before the
 surrogate takes over: a fraction of the budget, clamped), the Gaussian process's noise floor and
@@ -444,14 +445,25 @@ def main(argv: list[str] | None = None) -> int:
                              "(without it, only choose)")
     parser.add_argument("--constants", choices=["default"], default=None,
                         help="judge the defaults only (no --tune)")
+    parser.add_argument("--chosen", type=Path, default=None,
+                        help="judge the constants a --tune run saved in this JSON, without "
+                             "choosing again (the choice takes about an hour)")
     parser.add_argument("--select-seeds", type=int, default=20, help="seeds 0..N-1 to choose on")
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 to judge on")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    if (args.tune is None) == (args.constants is None):
-        parser.error("give --tune TABLE, or --constants default")
+    if sum(x is not None for x in (args.tune, args.constants, args.chosen)) != 1:
+        parser.error("give one of --tune TABLE, --chosen JSON, --constants default")
+    saved = None
+    if args.chosen is not None:
+        if args.judge is None:
+            parser.error("--chosen needs --judge TABLE")
+        saved = read_choice(args.chosen)
+        if saved["tuned_on"] == args.judge[0] or saved["table"] == args.judge[1].resolve():
+            parser.error(f"{args.chosen}: its constants were chosen on {saved['tuned_on']}; "
+                         "a constant is never judged on the table it was chosen on")
     if args.judge is None and args.tune is None:
         parser.error("give --judge TABLE (and --tune TABLE to choose first)")
     if args.tune is not None and args.judge is not None and args.tune[1] == args.judge[1]:
@@ -466,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     budgets = sorted({int(b) for b in args.budgets.split(",")})
     command = ["bench_constants.py", *(argv if argv is not None else sys.argv[1:])]
     chosen, log = DEFAULTS, []
+    tuned_on = args.tune[0] if args.tune else None
+    if saved is not None:
+        chosen, log, tuned_on = saved["constants"], saved["selection"], saved["tuned_on"]
+        print(f"chosen on {tuned_on} ({args.chosen}): {chosen.label()}")
     if args.tune is not None:
         print(f"choosing on {args.tune[0]} ({args.select_seeds} seeds, budgets {budgets})")
         tuner = Runner(*args.tune, workers=args.workers)
@@ -478,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.judge is None:
         if args.json:
             _write(args.json, {"command": command, "tuned_on": args.tune[0],
+                               "tuned_table": repo_relative(args.tune[1]),
                                "chosen": dataclasses.asdict(chosen),
                                "defaults": dataclasses.asdict(DEFAULTS), "selection": log})
         return 0
@@ -485,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     judge = Runner(*args.judge, workers=args.workers)
     seeds = list(range(args.seeds))
     judged = judge.evaluate(chosen, seeds, budgets)
-    rows = [summary_row(f"chosen on {args.tune[0]}: {chosen.label()}" if args.tune else
+    rows = [summary_row(f"chosen on {tuned_on}: {chosen.label()}" if tuned_on else
                         "defaults", judged)]
     gains: dict[str, tuple[float, float]] = {}
     if chosen != DEFAULTS:
@@ -506,13 +523,37 @@ def main(argv: list[str] | None = None) -> int:
                           for key, (m, e) in gains.items()))
     if args.json:
         _write(args.json, {
-            "command": command, "tuned_on": args.tune[0] if args.tune else None,
+            "command": command, "tuned_on": tuned_on,
             "judged_on": args.judge[0], "chosen": dataclasses.asdict(chosen),
             "defaults": dataclasses.asdict(DEFAULTS), "selection": log, "rows": rows,
             "held_out_gain": gains,
             "runs": [{"constants": dataclasses.asdict(c), "budget": b, "seed": s, "share": v}
                      for (c, b, s), v in judge.cache.items()]})
     return 0
+
+
+def repo_relative(path: Path) -> str:
+    """A path as the repository names it (the JSON is committed), else absolute."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT.parent)) if path.is_relative_to(ROOT.parent) else str(path)
+
+
+def read_choice(path: Path) -> dict[str, Any]:
+    """The constants, the selection log and the table a `--tune ... --json` run saved."""
+    try:
+        document = json.loads(path.read_text())
+        fields = dict(document["chosen"])
+        fields["startup"] = tuple(fields["startup"])
+        name = document["tuned_on"]
+        # Saved before the table's path was: a public table's name says which it was.
+        table = (ROOT.parent / document["tuned_table"] if "tuned_table" in document
+                 else TABLES[name][0] if name in TABLES else None)
+        return {"constants": Constants(**fields), "selection": document.get("selection", []),
+                "tuned_on": name, "table": table.resolve() if table else None}
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: no such file") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"{path}: not a choice saved by --tune ... --json ({error})") from None
 
 
 def _write(path: Path, document: dict[str, Any]) -> None:

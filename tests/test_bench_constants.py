@@ -208,3 +208,40 @@ def test_the_command_refuses_to_judge_on_the_table_it_tunes_on(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--tune", "mnist5k", "--judge", "mnist5k"])
     assert "never judged on the table it was chosen on" in capsys.readouterr().err
+
+
+def test_a_saved_choice_is_judged_without_choosing_again(tmp_path, monkeypatch, capsys):
+    """`--chosen` judges what a `--tune --json` run saved (an hour's choice is not redone), and
+    still refuses the table the constants were chosen on."""
+    bench = load_bench()
+    space_path, table = grid_table(tmp_path)
+    monkeypatch.setattr(bench, "choose", lambda *a, **k: pytest.fail("chose again"))
+    picked = dataclasses.replace(bench.DEFAULTS, noise_floor=0.3, startup=(10, 2, 3))
+    saved, out = tmp_path / "tuned.json", tmp_path / "judged.json"
+    log = [{"constant": "noise_floor", "value": 0.3, "gain": 0.02}]
+    saved.write_text(json.dumps({"tuned_on": "other", "tuned_table": str(tmp_path / "other.gz"),
+                                 "chosen": dataclasses.asdict(picked), "selection": log}))
+    judge = f"{table}:{space_path}"
+    assert bench.main(["--chosen", str(saved), "--judge", judge, "--seeds", "2",
+                       "--budgets", "6", "--workers", "1", "--json", str(out)]) == 0
+    judged = json.loads(out.read_text())
+    assert judged["tuned_on"] == "other" and judged["selection"] == log
+    assert judged["chosen"]["noise_floor"] == 0.3 and judged["chosen"]["startup"] == [10, 2, 3]
+    assert [row["constants"].startswith("chosen on other") for row in judged["rows"]] == [True, False]
+    assert {(run["constants"]["noise_floor"], run["seed"]) for run in judged["runs"]} == \
+        {(0.3, 0), (0.3, 1), (0.1, 0), (0.1, 1)}
+    assert set(judged["held_out_gain"]) == {"share@6"}
+    # Chosen on the table it would be judged on: refused, whatever name the table goes by.
+    saved.write_text(json.dumps({"tuned_on": "grid", "tuned_table": str(table),
+                                 "chosen": dataclasses.asdict(picked)}))
+    with pytest.raises(SystemExit):
+        bench.main(["--chosen", str(saved), "--judge", judge])
+    assert "never judged on the table it was chosen on" in capsys.readouterr().err
+    # The public mnist5k choice, saved before the table's path was, is known by its name.
+    tuned = BENCHMARKS / "tabular" / "constants_tuned_on_mnist5k.json"
+    with pytest.raises(SystemExit):
+        bench.main(["--chosen", str(tuned), "--judge", "mnist5k"])
+    assert "chosen on mnist5k" in capsys.readouterr().err
+    saved.write_text(json.dumps({"chosen": {"noise_floor": 0.3}}))
+    with pytest.raises(SystemExit, match="not a choice saved by --tune"):
+        bench.main(["--chosen", str(saved), "--judge", judge])
