@@ -461,14 +461,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.judge is None:
             parser.error("--chosen needs --judge TABLE")
         saved = read_choice(args.chosen)
-        if saved["tuned_on"] == args.judge[0] or saved["table"] == args.judge[1].resolve():
-            parser.error(f"{args.chosen}: its constants were chosen on {saved['tuned_on']}; "
-                         "a constant is never judged on the table it was chosen on")
     if args.judge is None and args.tune is None:
         parser.error("give --judge TABLE (and --tune TABLE to choose first)")
-    if args.tune is not None and args.judge is not None and args.tune[1] == args.judge[1]:
-        parser.error("--tune and --judge are the same table: a constant is never judged on the "
-                     "table it was chosen on")
+    # One rule for a choice made now (--tune) or saved (--chosen): never judged where it was made.
+    tuned = ((args.tune[0], args.tune[1].resolve()) if args.tune is not None else
+             (saved["tuned_on"], saved["table"]) if saved is not None else None)
+    if tuned is not None and args.judge is not None and (
+            tuned[0] == args.judge[0] or tuned[1] == args.judge[1].resolve()):
+        parser.error(f"the constants are chosen on {tuned[0]}: a constant is never judged on "
+                     "the table it was chosen on")
     for _, table, space in [x for x in (args.judge, args.tune) if x is not None]:
         for path in (table, space):
             if not path.is_file():
@@ -501,19 +502,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"judging on {args.judge[0]} ({args.seeds} seeds)")
     judge = Runner(*args.judge, workers=args.workers)
     seeds = list(range(args.seeds))
-    judged = judge.evaluate(chosen, seeds, budgets)
-    rows = [summary_row(f"chosen on {tuned_on}: {chosen.label()}" if tuned_on else
-                        "defaults", judged)]
-    gains: dict[str, tuple[float, float]] = {}
-    if chosen != DEFAULTS:
-        baseline = judge.evaluate(DEFAULTS, seeds, budgets)
-        rows.append(summary_row("defaults", baseline))
-        for budget in budgets:  # paired over the seeds: the same seed, both sets
-            diffs = [a - b for a, b in zip(judged.share_at(budget), baseline.share_at(budget),
-                                           strict=True)]
-            mean, sd = _mean_sd(diffs)
-            gains[f"share@{budget}"] = (mean, sd / math.sqrt(len(diffs)))
-    judge.close()
+    try:
+        judged = judge.evaluate(chosen, seeds, budgets)
+        rows = [summary_row(f"chosen on {tuned_on}: {chosen.label()}" if tuned_on else
+                            "defaults", judged)]
+        gains: dict[str, tuple[float, float]] = {}
+        if chosen != DEFAULTS:
+            baseline = judge.evaluate(DEFAULTS, seeds, budgets)
+            rows.append(summary_row("defaults", baseline))
+            for budget in budgets:  # paired over the seeds: the same seed, both sets
+                diffs = [a - b for a, b in zip(judged.share_at(budget),
+                                               baseline.share_at(budget), strict=True)]
+                mean, sd = _mean_sd(diffs)
+                gains[f"share@{budget}"] = (mean, sd / math.sqrt(len(diffs)))
+    finally:
+        judge.close()
     print(f"\non {args.judge[0]}, held out; hypervolume share of the true front, mean ± sd over "
           f"{args.seeds} seeds; each budget its own run\n")
     print(format_rows(rows))

@@ -6,7 +6,8 @@
 Every run is a real `run_search` (Ray Tune + Optuna, concurrency 1 so that every sampler sees
 every result before it proposes again) whose trials are answered by the table (`--evaluator
 table:FILE`); with `--in-process` (no scheduler), the same searches without Ray
-(bench_constants.drive, tested to propose what run_search proposes). One Ray session serves all runs. A budget's figures are read from the first trials
+(bench_constants.drive, tested to propose what run_search proposes). One Ray session serves
+all runs. A budget's figures are read from the first trials
 of the longest run whose sampler settings are the same (see `sampler_key`), so a 30-trial search
 and the first 30 trials of a 100-trial search with the same seed are the same search.
 

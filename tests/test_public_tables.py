@@ -38,14 +38,14 @@ def test_the_fashion_table_is_the_headline_space_at_its_recipe_on_two_seeds(fash
             assert value == recipe[key], key
     assert {row["split_seed"] for row in rows} == {headline.train.split_seed}
     assert {row["recipe"] for row in rows} == {header["recipe"]}
+    configs = {row["id"]: ArchConfig.model_validate(row["arch"]) for row in rows}
     for row in rows:
-        assert ArchConfig.model_validate(row["arch"]).id == row["id"]
+        assert configs[row["id"]].id == row["id"]
         assert len(row["accuracy"]) == headline.train.epochs or row["status"] != "complete"
     # Over the space's cost range: from under a million MACs to its top tenth.
     macs = [row["macs"] for row in rows]
     limit = headline.constraints.max_macs
     assert min(macs) < 1e6 and 0.9 * limit <= max(macs) <= limit
     # Both families of the headline question are in it, with room to compare.
-    configs = {row["id"]: ArchConfig.model_validate(row["arch"]) for row in rows}
     families = Counter(name for cfg in configs.values() for name in headline.groups_of(cfg))
     assert set(families) == set(headline.groups) and min(families.values()) >= 10, families
