@@ -33,7 +33,7 @@ WINDOW = 50  # proposals each figure is taken over
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--at", type=int, default=50, help="the small size to compare with")
     parser.add_argument("--dir", default=None, help="where the run goes (default: a temporary "

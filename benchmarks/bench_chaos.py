@@ -114,7 +114,7 @@ def run(space: Path, out: Path, name: str, killer_every: float | None,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--space", default=str(ROOT / "spaces" / "smoke.yaml"))
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=4)

@@ -48,7 +48,7 @@ def one_trial(cfg, budget: TrainBudget, checkpoint: bool, storage: Path) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-subset", type=int, default=1536)
     parser.add_argument("--repeats", type=int, default=3)

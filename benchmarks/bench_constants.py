@@ -437,7 +437,7 @@ def _table_arg(text: str) -> tuple[str, Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--tune", type=_table_arg, default=None,
                         help="choose the constants on this table (a name or TABLE:SPACE)")
     parser.add_argument("--judge", type=_table_arg, default=None,

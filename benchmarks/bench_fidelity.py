@@ -202,7 +202,7 @@ def noise_ceiling(ref_runs: np.ndarray, draws: int = 2000,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--recipe", action="append", default=[], metavar="NAME:K=V,...",
                         help="a candidate proxy recipe: overrides of the space's train section "
                              "(repeatable; default: CANDIDATES, the space's own recipe first)")

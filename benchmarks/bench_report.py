@@ -76,7 +76,7 @@ def time_report(code: Path, run: Path, out: Path, images: bool) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--run", type=Path, help="run directory (default: make a 12-trial one)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--baseline", default=BASELINE_REF, help="git ref of the 'before' code")

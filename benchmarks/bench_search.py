@@ -400,7 +400,7 @@ def _noise_note(table_seeds: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
     parser.add_argument("--space", type=Path, default=DEFAULT_SPACE)
     parser.add_argument("--samplers", default=",".join(SAMPLERS))

@@ -45,7 +45,7 @@ def timed_train(arch: Path, threads: int, args: argparse.Namespace) -> float | N
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-subset", type=int, default=1000)
     parser.add_argument("--limit", type=float, default=300, help="seconds before a run is "

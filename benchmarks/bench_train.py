@@ -115,7 +115,7 @@ def compare_modes(modes: list[str], data: ProxyData, budget: TrainBudget, repeat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--train-subset", type=int, default=1536)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--img-size", type=int, default=28)

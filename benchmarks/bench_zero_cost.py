@@ -149,7 +149,7 @@ def format_summary(rows: list[dict[str, Any]], count: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
     parser.add_argument("--init-seeds", type=int, default=2,
                         help="initialisations per architecture (the proxies are their mean)")

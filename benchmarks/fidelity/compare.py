@@ -55,7 +55,7 @@ def read_runs(path: Path) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("work", nargs="+", type=Path, help="bench_fidelity work files")
     parser.add_argument("--reference", required=True, metavar="FILE:RECIPE",
                         help="the trainings to rank against (their mean over seeds)")

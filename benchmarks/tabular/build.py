@@ -299,7 +299,7 @@ def reuse_v1_rows(v1_table: Path, work_file: Path, configs: list[Any], verify: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--workers", type=int, default=2, help="training processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--limit", type=int, default=None, help="train at most this many now")
