@@ -431,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         scored = {data.get("scored_at", "the run's reference (chance level)") for data in saved}
         if len(scored) > 1:
             raise SystemExit("--from-json: these files were scored against different references")
+        tables = {data.get("table") for data in saved}  # None: files from before it was stored
+        if len(tables) > 1:
+            raise SystemExit("--from-json: these files come from different tables: "
+                             + ", ".join(sorted(map(str, tables))))
+        table = tables.pop() or "(not stored in these files)"
         scored_at, run_ref = scored.pop(), saved[0].get("run_reference")
         seeds = len({c.seed for c in curves})
         command = [part for data in saved for part in (*data["command"], ";")][:-1]
@@ -445,8 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         reference, true_hv, seeds = front.reference, front.hypervolume, args.seeds
         table_seeds = front.seeds
         scored_at, run_ref = SCORED_AT, front.run_reference
+        from bench_constants import repo_relative  # beside this file
+
+        table = repo_relative(args.table)
     rows = summarise(curves, budgets)
-    print(f"\ntable {args.table}: true-front hypervolume {true_hv:.4g} (scored at "
+    print(f"\ntable {table}: true-front hypervolume {true_hv:.4g} (scored at "
           f"{scored_at}: accuracy {reference['accuracy']:.2f}%, MACs "
           f"{reference.get('macs', math.nan) / 1e6:.2f}M); concurrency 1, {seeds} seeds; HV as % "
           f"of the true front, mean ± standard deviation over seeds; "
@@ -454,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_summary(rows, budgets))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"command": command, "reference": reference,
+        args.json.write_text(json.dumps({"command": command, "table": table, "reference": reference,
                                          "scored_at": scored_at, "run_reference": run_ref,
                                          "true_hypervolume": true_hv,
                                          "table_seeds": table_seeds,

@@ -256,3 +256,17 @@ def test_two_seeds_of_twenty_trials_run_and_end_on_the_true_front(tmp_path, ray_
     without = sorted(json.loads(alone.read_text())["runs"], key=key)
     assert [(r["share"], r["epochs"]) for r in without] == \
         [(r["share"], r["epochs"]) for r in with_ray]
+    # Split over processes, one sampler each, and merged: the same runs, under the table's name.
+    parts = [tmp_path / f"{sampler}.json" for sampler in ("random", "ehvi")]
+    for sampler, part in zip(("random", "ehvi"), parts, strict=True):
+        assert bench.main(["--table", str(table), "--space", str(space), "--seeds", "2",
+                           "--budgets", "20", "--samplers", sampler, "--schedulers", "none",
+                           "--in-process", "--json", str(part)]) == 0
+    capsys.readouterr()
+    merged = tmp_path / "merged.json"
+    assert bench.main(["--from-json", *map(str, parts), "--budgets", "20",
+                       "--json", str(merged)]) == 0
+    assert f"table {table}:" in capsys.readouterr().out
+    document = json.loads(merged.read_text())
+    assert document["table"] == str(table)
+    assert sorted(document["runs"], key=key) == without
