@@ -11,7 +11,7 @@ from t2tsearch.arch import ArchConfig
 from t2tsearch.cli import main
 from t2tsearch.engine.search import QUOTA_DRAWS, QUOTA_PATIENCE
 from t2tsearch.space import check_architecture, load_space, random_draws
-from tests.test_search import GROUPED_SPACE, TINY_SPACE, drive_by_hand
+from tests.test_search import GROUPED_SPACE, TINY_SPACE, drive_by_hand, write_space
 
 
 def drive(tmp_path, space_data: dict, fixed: dict, trials: int):
@@ -320,3 +320,30 @@ def test_a_checkpointed_trial_out_of_memory_on_a_shared_gpu_starts_again_alone(t
     assert alone == {**first, "alone": True}  # no resume_from
     assert not older.exists() and not newer.exists()
     assert searcher.curves["ray-3"] == []
+
+
+def test_a_sampler_stuck_on_one_rejected_architecture_is_told_why_the_search_stopped(tmp_path):
+    # Optuna's GP proposed one architecture over the MAC limit 200 times in a row on the
+    # Fashion-MNIST table (docs/search-quality.md): here a sampler that proposes only the
+    # largest architecture, just over the limit.
+    from collections import Counter
+
+    from t2tsearch.cost import count_cost
+    from t2tsearch.engine.sampler import CostAwareSampler
+    from t2tsearch.engine.search.searcher import MAX_REJECTED_IN_A_ROW, gave_up_after
+    from t2tsearch.space import build_config
+
+    fixed = {"backbone.depth": 2, "backbone.head_dim": 16}
+    tiny = load_space(write_space(tmp_path))
+    largest = count_cost(build_config(tiny, fixed)).macs
+    data = {**TINY_SPACE, "name": "stuck", "constraints": {"max_macs": largest - 1},
+            "search": {**TINY_SPACE["search"], "trials": 2}}
+    searcher, space, configs, table, _ = drive(tmp_path, data, fixed, trials=2)
+    assert configs == [] and (table["status"] == "infeasible").sum() == MAX_REJECTED_IN_A_ROW
+    said = searcher.gave_up
+    assert said.startswith(f"stopped proposing: {MAX_REJECTED_IN_A_ROW} proposals in a row")
+    assert f"most often, {MAX_REJECTED_IN_A_ROW} times: macs" in said and "max_macs" in said
+    assert "`sampler: ehvi`" in said and "\n" not in said
+    # The cost-aware sampler checks every candidate before proposing it: no advice to switch.
+    cost_aware = object.__new__(CostAwareSampler)
+    assert "ehvi" not in gave_up_after(3, Counter({"too big": 3}), cost_aware)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,25 @@ def tune_searcher(searcher: StudySearcher):
                                         result, error)
 
     return StudyTuneSearcher(searcher)
+
+
+def gave_up_after(rejected: int, reasons: Counter[str],
+                  sampler: optuna.samplers.BaseSampler) -> str:
+    """Why proposing stopped: the streak, its commonest reason, and, for a sampler that proposes
+    without the space's checks, the one that does not."""
+    from t2tsearch.engine.sampler import CostAwareSampler
+
+    line = (f"stopped proposing: {rejected} proposals in a row broke the space's constraints or "
+            f"repeated running ones")
+    if reasons:
+        reason, times = reasons.most_common(1)[0]
+        line += f" (most often, {times} times: {reason})"
+    if not isinstance(sampler, CostAwareSampler):
+        # Optuna's samplers leave failed trials out of their models, so a GP can propose the
+        # same rejected architecture until the streak ends the run.
+        line += ("; Optuna's samplers learn nothing from a rejected proposal, while `sampler: "
+                 "ehvi` (one measured objective) proposes only architectures that pass the checks")
+    return line
 
 
 class StudySearcher:
@@ -183,6 +203,7 @@ class StudySearcher:
         from ray.tune.search import Searcher
 
         rejected = quota_rejected = 0
+        reasons: Counter[str] = Counter()  # why this streak's proposals were rejected
         while self.budget_left > 0:
             if self.gate.holding_reserve(self.budget_left):
                 return None  # Tune asks again once a trial in flight has ended
@@ -191,8 +212,7 @@ class StudySearcher:
                 self.gave_up = "stopped proposing: every point of the grid has been tried"
                 return Searcher.FINISHED
             if rejected >= MAX_REJECTED_IN_A_ROW:
-                self.gave_up = (f"stopped proposing: {rejected} proposals in a row broke the "
-                                f"space's constraints or repeated running ones")
+                self.gave_up = gave_up_after(rejected, reasons, self.study.sampler)
                 return Searcher.FINISHED
             if quota_rejected >= QUOTA_PATIENCE:
                 self.gate.queue_short_group_member(self._tried())
@@ -214,6 +234,7 @@ class StudySearcher:
             if reason is not None:
                 self._finish(trial, TrialState.FAIL, status="infeasible", reason=reason)
                 rejected += 1
+                reasons[reason] += 1
                 continue
             fills, quota_reason = self.gate.check(cfg.id, groups, self.budget_left, self._tried())
             if quota_reason is not None:
@@ -228,6 +249,7 @@ class StudySearcher:
                              reason=f"same architecture as trial {self.running_ids[cfg.id]}, "
                                     f"still training")
                 rejected += 1
+                reasons["the same architecture as a trial still training"] += 1
                 continue
             assert cost is not None
             self.budget_left -= 1
