@@ -99,6 +99,12 @@ def two_nodes(monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     temp_dir = tempfile.mkdtemp(prefix="t2ts-2n-", dir="/tmp")  # sockets need short paths
+    # Cluster writes the head's address to the default Ray directory (<RAY_TMPDIR>/ray), whatever
+    # temp_dir says, and fails where no Ray has made that directory yet (a fresh machine, Ray
+    # 2.60): point it into this cluster's own folder, which also keeps it from redirecting a
+    # `ray.init(address="auto")` of the user's to this short-lived cluster.
+    monkeypatch.setenv("RAY_TMPDIR", temp_dir)
+    Path(temp_dir, "ray").mkdir()
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 0, "include_dashboard": False, "temp_dir": temp_dir})
     try:
