@@ -127,6 +127,45 @@ def test_the_in_process_search_is_the_search_a_run_makes(tmp_path, ray_session):
     assert {"infeasible", "invalid", "reused", "complete"} <= met, met
 
 
+def test_a_sampler_stuck_over_the_limit_gets_the_same_random_architectures_in_both(
+        tmp_path, ray_session, monkeypatch):
+    # An Optuna sampler learns nothing from a rejected proposal (GP proposed one architecture
+    # over the MAC limit 200 times in a row on the Fashion-MNIST table): after
+    # INFEASIBLE_PATIENCE rejections in a row the search queues a random feasible architecture.
+    # The in-process driver must queue the same ones, or its GP figures stand for no real run.
+    import optuna
+
+    import t2tsearch.engine.search as search
+    import t2tsearch.engine.search.study as study_module
+    from t2tsearch.engine.search import SearchOptions, run_search
+    from t2tsearch.engine.search.searcher import INFEASIBLE_PATIENCE
+    from t2tsearch.pareto import REJECTED
+
+    def stuck(space, cost_cache, reference, seed):  # always the largest architecture
+        return optuna.samplers.PartialFixedSampler(
+            {"backbone.depth": 3, "backbone.head_dim": 24, "backbone.mlp_ratio": 2.0},
+            optuna.samplers.RandomSampler(seed=seed))
+
+    monkeypatch.setattr(search, "make_sampler", stuck)
+    monkeypatch.setattr(study_module, "make_sampler", stuck)
+    bench = load_bench()
+    space_path, table = grid_table(tmp_path)
+    loaded = bench.bench_for(table, space_path, "grid")
+    options = SearchOptions(trials=4, concurrency=1, sampler="random", scheduler="none", seed=3,
+                            goal="front", evaluator=f"table:{table}", echo=lambda line: None,
+                            command=["test"])
+    summary = run_search(space_path, out=str(tmp_path / "runs"), name="stuck", options=options)
+    trained = summary.table[~summary.table["status"].isin(REJECTED)].sort_values("trial")
+    # Each trained trial came after INFEASIBLE_PATIENCE rejections of the largest architecture,
+    # and all differ (a queued draw is never one already tried).
+    assert len(trained) == 4 and trained["config_id"].is_unique
+    assert (summary.table["status"] == "infeasible").sum() == 4 * INFEASIBLE_PATIENCE
+    assert any("a random feasible architecture is queued" in line
+               for line in summary.note.splitlines()), summary.note
+    in_process = bench.drive(loaded, bench.DEFAULTS, 4, 3, cost_cache=None, sampler="random")
+    assert [t.config_id for t in in_process] == list(trained["config_id"])
+
+
 def test_the_constants_reach_the_sampler(tmp_path, monkeypatch):
     import t2tsearch.engine.sampler as sampler_package
 

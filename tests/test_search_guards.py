@@ -322,24 +322,36 @@ def test_a_checkpointed_trial_out_of_memory_on_a_shared_gpu_starts_again_alone(t
     assert searcher.curves["ray-3"] == []
 
 
-def test_a_sampler_stuck_on_one_rejected_architecture_is_told_why_the_search_stopped(tmp_path):
+def test_a_sampler_stuck_on_one_rejected_architecture_gets_random_feasible_ones(tmp_path):
     # Optuna's GP proposed one architecture over the MAC limit 200 times in a row on the
     # Fashion-MNIST table (docs/search-quality.md): here a sampler that proposes only the
-    # largest architecture, just over the limit.
+    # largest architecture, just over the limit. The tiny space holds 3 others.
     from collections import Counter
 
     from t2tsearch.cost import count_cost
     from t2tsearch.engine.sampler import CostAwareSampler
-    from t2tsearch.engine.search.searcher import MAX_REJECTED_IN_A_ROW, gave_up_after
+    from t2tsearch.engine.search.searcher import (
+        INFEASIBLE_PATIENCE,
+        MAX_REJECTED_IN_A_ROW,
+        gave_up_after,
+    )
     from t2tsearch.space import build_config
 
     fixed = {"backbone.depth": 2, "backbone.head_dim": 16}
     tiny = load_space(write_space(tmp_path))
     largest = count_cost(build_config(tiny, fixed)).macs
     data = {**TINY_SPACE, "name": "stuck", "constraints": {"max_macs": largest - 1},
-            "search": {**TINY_SPACE["search"], "trials": 2}}
-    searcher, space, configs, table, _ = drive(tmp_path, data, fixed, trials=2)
-    assert configs == [] and (table["status"] == "infeasible").sum() == MAX_REJECTED_IN_A_ROW
+            "search": {**TINY_SPACE["search"], "trials": 5}}
+    searcher, space, configs, table, lines = drive(tmp_path, data, fixed, trials=5)
+    # After each INFEASIBLE_PATIENCE rejections a random feasible architecture was queued and
+    # trained: the 3 that fit, each once, said once.
+    trained = {(a.depth, a.embed_dim // a.num_heads) for a in
+               (ArchConfig.from_json(c["arch"]).backbone for c in configs)}
+    assert trained == {(1, 8), (1, 16), (2, 8)} and len(configs) == 3
+    assert sum("a random feasible architecture is queued" in line for line in lines) == 1
+    # Then no draw was left untried: the search stopped proposing, and said why.
+    assert (table["status"] == "infeasible").sum() == 3 * INFEASIBLE_PATIENCE + \
+        MAX_REJECTED_IN_A_ROW
     said = searcher.gave_up
     assert said.startswith(f"stopped proposing: {MAX_REJECTED_IN_A_ROW} proposals in a row")
     assert f"most often, {MAX_REJECTED_IN_A_ROW} times: macs" in said and "max_macs" in said

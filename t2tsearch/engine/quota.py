@@ -19,8 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from t2tsearch.arch import trial_config_id
-from t2tsearch.space.feasibility import check_candidate
-from t2tsearch.space.sampling import random_draws
+from t2tsearch.space.sampling import queue_random_feasible
 from t2tsearch.space.schema import SearchSpace
 
 # Trial attribute (and Ray trial config key) marking a trial that fills a group's quota: the
@@ -150,17 +149,11 @@ class QuotaGate:
         """The sampler keeps missing the short groups: queue a random feasible member of one
         not in `tried` (the next ask returns it), or give up the quotas no random draw fills."""
         deficits = self.deficits()
-        seed = self.space.search.seed + len(self.study.get_trials(deepcopy=False))
-        tried = set(tried)
-        for params, cfg in random_draws(self.space, QUOTA_DRAWS, seed):
-            if cfg.id in tried or not set(self.space.groups_of(cfg)) & set(deficits):
-                continue
-            tried.add(cfg.id)
-            # The architecture is checked before any count: counting one that cannot be built
-            # raises, and this runs inside Ray's suggest, where that would end the run.
-            if check_candidate(cfg, self.space, cache_dir=self.cost_cache) is None:
-                self.study.enqueue_trial(params, skip_if_exists=False)
-                return
+        if queue_random_feasible(self.study, self.space, tried, self.cost_cache, QUOTA_DRAWS,
+                                 wanted=lambda cfg: bool(set(self.space.groups_of(cfg))
+                                                         & set(deficits)),
+                                 why="a member of a short group"):
+            return
         self.out_of_reach |= set(deficits)
         note = (f"quota given up for {', '.join(deficits)}: no new feasible architecture of "
                 f"{'it' if len(deficits) == 1 else 'them'} in {QUOTA_DRAWS} random draws")

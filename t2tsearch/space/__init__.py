@@ -42,6 +42,7 @@ from t2tsearch.space.sampling import (
     Sample,
     build_config,
     grid_space,
+    queue_random_feasible,
     random_draws,
     sample_random,
     suggest,
@@ -75,7 +76,8 @@ __all__ = [
     "Parameter", "Sample", "SamplerName", "SearchSettings", "SearchSpace", "SpaceError",
     "SpaceSurvey", "architecture_limit", "build_config", "check_architecture", "check_candidate",
     "check_cost", "format_count", "grid_space", "load_run_space", "load_space",
-    "measured_objectives", "needs_cost", "parse_count", "parse_space", "random_draws",
+    "measured_objectives", "needs_cost", "parse_count", "parse_space", "queue_random_feasible",
+    "random_draws",
     "rejection_kind", "sample_random", "space_size", "suggest", "survey_space", "unmeetable",
     "validate_space",
 ]

@@ -10,11 +10,13 @@ from typing import Any
 
 from t2tsearch.arch import ArchConfig, SoftSplit
 from t2tsearch.space.errors import SpaceError
-from t2tsearch.space.feasibility import check_architecture, check_cost
+from t2tsearch.space.feasibility import check_architecture, check_candidate, check_cost
 from t2tsearch.space.fields import split_index
 from t2tsearch.space.schema import SearchSpace
 
 if typing.TYPE_CHECKING:
+    from pathlib import Path
+
     import optuna
 
     from t2tsearch.cost import Cost
@@ -129,6 +131,29 @@ def random_draws(space: SearchSpace, n: int, seed: int) -> list[tuple[dict[str, 
     finally:
         optuna.logging.set_verbosity(verbosity)
     return draws
+
+
+def queue_random_feasible(study: optuna.Study, space: SearchSpace, tried: set[str],
+                          cache_dir: str | Path | None, draws: int,
+                          wanted: typing.Callable[[ArchConfig], bool] | None = None,
+                          why: str = "") -> bool:
+    """Queue on `study` a random architecture that passes the space's checks, is not in `tried`
+    (config ids) and is `wanted` (the next ask returns it); False when none of `draws` random
+    draws is. Seeded by the space's seed and the study's length, so a resumed search repeats it.
+    `why` is kept as the queued trial's `queued` user attribute."""
+    seed = space.search.seed + len(study.get_trials(deepcopy=False))
+    seen = set(tried)
+    for params, cfg in random_draws(space, draws, seed):
+        if cfg.id in seen or (wanted is not None and not wanted(cfg)):
+            continue
+        seen.add(cfg.id)
+        # The architecture is checked before any count: counting one that cannot be built
+        # raises, and this runs inside Ray's suggest, where that would end the run.
+        if check_candidate(cfg, space, cache_dir=cache_dir) is None:
+            study.enqueue_trial(params, user_attrs={"queued": why} if why else None,
+                                skip_if_exists=False)
+            return True
+    return False
 
 
 def sample_random(space: SearchSpace, n: int, seed: int | None = None,
