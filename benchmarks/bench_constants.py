@@ -183,14 +183,15 @@ def drive(bench: Bench, constants: Constants, trials: int, seed: int,
     from t2tsearch.engine.evaluator import trial_seed
     from t2tsearch.engine.sampler import CostAwareSampler
     from t2tsearch.engine.search import apply_overrides, make_sampler
-    from t2tsearch.engine.search.searcher import (
-        FALLBACK_DRAWS,
+    from t2tsearch.engine.search.rejections import (
         INFEASIBLE_PATIENCE,
         MAX_REJECTED_IN_A_ROW,
+        needs_fallback,
+        queue_fallback,
     )
     from t2tsearch.results.reference import COST_LIMITS, COST_MARGIN, reference_costs
     from t2tsearch.space.feasibility import check_candidate
-    from t2tsearch.space.sampling import queue_random_feasible, suggest
+    from t2tsearch.space.sampling import suggest
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     # What bench_search's runs override: the score is the overall front's, so the space's
@@ -218,7 +219,8 @@ def drive(bench: Bench, constants: Constants, trials: int, seed: int,
     consumed: list[Consumed] = []
     accuracy_at = [o.metric for o in space.objectives].index("accuracy")
     done: dict[str, list[float]] = {}  # complete results, reused when proposed again
-    rejected = infeasible = 0
+    rejected = broken = 0
+    fallback = needs_fallback(chooser)  # until a fallback finds nothing to queue
     while len(consumed) < trials and rejected < MAX_REJECTED_IN_A_ROW:
         if isinstance(chooser, optuna.samplers.GridSampler) and chooser.is_exhausted(study):
             break  # a run stops here too: every point of the grid tried
@@ -235,13 +237,12 @@ def drive(bench: Bench, constants: Constants, trials: int, seed: int,
             trial.set_user_attr("status", "infeasible")
             study.tell(trial, state=TrialState.FAIL)
             rejected += 1
-            infeasible += 1
+            broken += 1
             # As the searcher does (StudySearcher._propose): an Optuna sampler learns nothing
             # from a rejection, so a random feasible architecture is queued now and then.
-            if infeasible >= INFEASIBLE_PATIENCE and sampler != "ehvi":
-                infeasible = 0
-                queue_random_feasible(study, space, set(done), cost_cache, FALLBACK_DRAWS,
-                                      why="random, after rejected proposals")
+            if broken >= INFEASIBLE_PATIENCE and rejected < MAX_REJECTED_IN_A_ROW and fallback:
+                broken = 0
+                fallback = queue_fallback(study, space, set(), cost_cache)
             continue
         assert cost is not None
         trial.set_user_attr("params", cost.params)
@@ -253,7 +254,7 @@ def drive(bench: Bench, constants: Constants, trials: int, seed: int,
             trial.set_user_attr("status", "complete")
             study.tell(trial, done[cfg.id])
             continue
-        rejected = infeasible = 0  # a run's proposal ends with a trial to train
+        rejected = broken = 0  # a run's proposal ends with a trial to train
         status, served = table_answer(
             bench, cfg.id, bench.answers.seed_for(cfg.id, trial_seed(seed, trial.number)), epochs)
         complete = status == "complete" and bool(served)

@@ -138,7 +138,7 @@ def test_a_sampler_stuck_over_the_limit_gets_the_same_random_architectures_in_bo
     import t2tsearch.engine.search as search
     import t2tsearch.engine.search.study as study_module
     from t2tsearch.engine.search import SearchOptions, run_search
-    from t2tsearch.engine.search.searcher import INFEASIBLE_PATIENCE
+    from t2tsearch.engine.search.rejections import INFEASIBLE_PATIENCE
     from t2tsearch.pareto import REJECTED
 
     def stuck(space, cost_cache, reference, seed):  # always the largest architecture

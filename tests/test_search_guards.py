@@ -326,15 +326,8 @@ def test_a_sampler_stuck_on_one_rejected_architecture_gets_random_feasible_ones(
     # Optuna's GP proposed one architecture over the MAC limit 200 times in a row on the
     # Fashion-MNIST table (docs/search-quality.md): here a sampler that proposes only the
     # largest architecture, just over the limit. The tiny space holds 3 others.
-    from collections import Counter
-
     from t2tsearch.cost import count_cost
-    from t2tsearch.engine.sampler import CostAwareSampler
-    from t2tsearch.engine.search.searcher import (
-        INFEASIBLE_PATIENCE,
-        MAX_REJECTED_IN_A_ROW,
-        gave_up_after,
-    )
+    from t2tsearch.engine.search.rejections import INFEASIBLE_PATIENCE, MAX_REJECTED_IN_A_ROW
     from t2tsearch.space import build_config
 
     fixed = {"backbone.depth": 2, "backbone.head_dim": 16}
@@ -355,7 +348,50 @@ def test_a_sampler_stuck_on_one_rejected_architecture_gets_random_feasible_ones(
     said = searcher.gave_up
     assert said.startswith(f"stopped proposing: {MAX_REJECTED_IN_A_ROW} proposals in a row")
     assert f"most often, {MAX_REJECTED_IN_A_ROW} times: macs" in said and "max_macs" in said
-    assert "`sampler: ehvi`" in said and "\n" not in said
-    # The cost-aware sampler checks every candidate before proposing it: no advice to switch.
-    cost_aware = object.__new__(CostAwareSampler)
-    assert "ehvi" not in gave_up_after(3, Counter({"too big": 3}), cost_aware)
+    assert "found no feasible architecture not yet tried" in said and "\n" not in said
+    assert "ehvi" not in said  # another sampler would find no more
+
+
+def test_only_samplers_that_can_get_stuck_get_the_fallback_or_the_advice():
+    from collections import Counter
+
+    import optuna
+
+    from t2tsearch.engine.sampler import CostAwareSampler
+    from t2tsearch.engine.search.rejections import gave_up_after, needs_fallback
+
+    cost_aware = object.__new__(CostAwareSampler)  # proposes only what passes the checks
+    grid = optuna.samplers.GridSampler({"x": [0, 1]})  # never proposes a point twice
+    gp = optuna.samplers.GPSampler(seed=0)
+    assert not needs_fallback(cost_aware) and not needs_fallback(grid) and needs_fallback(gp)
+    streak = Counter({"macs 32.3M > max_macs 30M": 3})
+    assert "`sampler: ehvi`" in gave_up_after(3, streak, gp)
+    assert "ehvi" not in gave_up_after(3, streak, cost_aware)
+    assert "ehvi" not in gave_up_after(3, streak, grid)
+
+
+def test_a_stuck_sampler_s_fallback_respects_the_group_quotas(tmp_path):
+    # The sampler proposes only an architecture that cannot be built (kernel 3, padding 2), in
+    # no group. Two trials, a quota of 1 per group: the budget left is what the groups need, so
+    # a fallback must queue members of the short groups, not any feasible architecture (which
+    # the quota would reject, to no end).
+    parameters = {**GROUPED_SPACE["parameters"],
+                  "t2t.soft_splits.0.kernel": {"choice": [3, 7]}}
+    data = {**GROUPED_SPACE, "name": "stuck-groups", "parameters": parameters,
+            "search": {**GROUPED_SPACE["search"], "seed": 1, "trials": 2,
+                       "goal": "compare_groups"}}
+    fixed = {"backbone.depth": 2, "backbone.head_dim": 8, "t2t.soft_splits.0.kernel": 3}
+    searcher, space, configs, table, _ = drive(tmp_path, data, fixed, trials=2)
+    assert space.group_quota == 1
+    # The test reaches the case: at the second fallback (the study then holds the rejections
+    # before each and the first trial), the first buildable random draw not yet trained is not
+    # in 'rare', the group still short.
+    from t2tsearch.engine.search.rejections import FALLBACK_DRAWS, INFEASIBLE_PATIENCE
+
+    first_trained = configs[0]["arch"]
+    draws = random_draws(space, FALLBACK_DRAWS, space.search.seed + 2 * INFEASIBLE_PATIENCE + 1)
+    second = next(cfg for _, cfg in draws if check_architecture(cfg, space) is None
+                  and cfg.to_json() != first_trained)
+    assert "rare" not in space.groups_of(second)
+    assert sorted(c["groups"] for c in configs) == [["common"], ["rare"]]
+    assert (table["status"] == "quota").sum() == 0 and not searcher.gave_up

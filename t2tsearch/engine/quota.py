@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from t2tsearch.arch import trial_config_id
+from t2tsearch.arch import ArchConfig, trial_config_id
 from t2tsearch.space.sampling import queue_random_feasible
 from t2tsearch.space.schema import SearchSpace
 
@@ -130,6 +130,14 @@ class QuotaGate:
         deficits, reserve = self.state()
         return not deficits and 0 < budget_left <= reserve
 
+    def admitted_now(self, budget_left: int) -> Callable[[ArchConfig], bool] | None:
+        """Which new architectures `check` admits now (None: any), for a random draw: when the
+        budget left is what the short groups need, only their members."""
+        deficits, reserve = self.state()
+        if budget_left > sum(deficits.values()) + reserve:
+            return None
+        return lambda cfg: bool(set(self.space.groups_of(cfg)) & set(deficits))
+
     def check(self, config_id: str, groups: list[str], budget_left: int, tried: set[str]
               ) -> tuple[bool, str | None]:
         """(whether a proposal fills a short group's quota, why it is rejected or None);
@@ -151,8 +159,7 @@ class QuotaGate:
         deficits = self.deficits()
         if queue_random_feasible(self.study, self.space, tried, self.cost_cache, QUOTA_DRAWS,
                                  wanted=lambda cfg: bool(set(self.space.groups_of(cfg))
-                                                         & set(deficits)),
-                                 why="a member of a short group"):
+                                                         & set(deficits))):
             return
         self.out_of_reach |= set(deficits)
         note = (f"quota given up for {', '.join(deficits)}: no new feasible architecture of "

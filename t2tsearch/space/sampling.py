@@ -135,12 +135,10 @@ def random_draws(space: SearchSpace, n: int, seed: int) -> list[tuple[dict[str, 
 
 def queue_random_feasible(study: optuna.Study, space: SearchSpace, tried: set[str],
                           cache_dir: str | Path | None, draws: int,
-                          wanted: typing.Callable[[ArchConfig], bool] | None = None,
-                          why: str = "") -> bool:
+                          wanted: typing.Callable[[ArchConfig], bool] | None = None) -> bool:
     """Queue on `study` a random architecture that passes the space's checks, is not in `tried`
     (config ids) and is `wanted` (the next ask returns it); False when none of `draws` random
-    draws is. Seeded by the space's seed and the study's length, so a resumed search repeats it.
-    `why` is kept as the queued trial's `queued` user attribute."""
+    draws is. The draws are seeded by the space's seed and the study's length."""
     seed = space.search.seed + len(study.get_trials(deepcopy=False))
     seen = set(tried)
     for params, cfg in random_draws(space, draws, seed):
@@ -150,8 +148,7 @@ def queue_random_feasible(study: optuna.Study, space: SearchSpace, tried: set[st
         # The architecture is checked before any count: counting one that cannot be built
         # raises, and this runs inside Ray's suggest, where that would end the run.
         if check_candidate(cfg, space, cache_dir=cache_dir) is None:
-            study.enqueue_trial(params, user_attrs={"queued": why} if why else None,
-                                skip_if_exists=False)
+            study.enqueue_trial(params, skip_if_exists=False)
             return True
     return False
 

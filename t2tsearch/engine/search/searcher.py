@@ -17,23 +17,21 @@ from t2tsearch.cost import count_cost
 from t2tsearch.engine.evaluator import trial_seed
 from t2tsearch.engine.quota import FILLS_QUOTA, QUOTA_PATIENCE, QuotaGate
 from t2tsearch.engine.search.progress import Progress
+from t2tsearch.engine.search.rejections import (
+    INFEASIBLE_PATIENCE,
+    MAX_REJECTED_IN_A_ROW,
+    fallback_note,
+    gave_up_after,
+    needs_fallback,
+    queue_fallback,
+)
 from t2tsearch.engine.search.study import mark_interrupted, objective_values, tell
 from t2tsearch.engine.worker_loss import worker_lost
 from t2tsearch.results.directory import RunDir, storage_fault
 from t2tsearch.results.tables import TrialsCsv
 from t2tsearch.space.feasibility import check_architecture, check_cost
-from t2tsearch.space.sampling import queue_random_feasible, suggest
+from t2tsearch.space.sampling import suggest
 from t2tsearch.space.schema import SearchSpace
-
-# Give up proposing when this many proposals in a row were rejected before training: the
-# space's constraints leave (almost) nothing, and the sampler would spin for ever.
-MAX_REJECTED_IN_A_ROW = 200
-# After this many proposals in a row that broke the space's constraints, an Optuna sampler gets a
-# random feasible architecture queued (from this many draws). It leaves rejected trials out of
-# its model, so it can propose one over-limit architecture until the limit above ends the run:
-# Optuna's GP did, after 12 to 93 trials, on the Fashion-MNIST table (docs/search-quality.md).
-INFEASIBLE_PATIENCE = 30
-FALLBACK_DRAWS = 1000
 
 TrialState = optuna.trial.TrialState
 
@@ -68,25 +66,6 @@ def tune_searcher(searcher: StudySearcher):
     return StudyTuneSearcher(searcher)
 
 
-def gave_up_after(rejected: int, reasons: Counter[str],
-                  sampler: optuna.samplers.BaseSampler) -> str:
-    """Why proposing stopped: the streak, its commonest reason, and, for a sampler that proposes
-    without the space's checks, the one that does not."""
-    from t2tsearch.engine.sampler import CostAwareSampler
-
-    line = (f"stopped proposing: {rejected} proposals in a row broke the space's constraints or "
-            f"repeated running ones")
-    if reasons:
-        reason, times = reasons.most_common(1)[0]
-        line += f" (most often, {times} times: {reason})"
-    if not isinstance(sampler, CostAwareSampler):
-        # Optuna's samplers leave failed trials out of their models, so a GP can propose the
-        # same rejected architecture until the streak ends the run.
-        line += ("; Optuna's samplers learn nothing from a rejected proposal, while `sampler: "
-                 "ehvi` (one measured objective) proposes only architectures that pass the checks")
-    return line
-
-
 class StudySearcher:
     """Proposes architectures from the Optuna study; rejects infeasible, over-budget and
     already-seen ones before Ray spends anything on them; tells the study every outcome."""
@@ -118,6 +97,7 @@ class StudySearcher:
         self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
         self.gave_up: str | None = None
         self.fallbacks = 0  # random feasible architectures queued after rejections (an Optuna sampler)
+        self.nothing_left = False  # a fallback found no architecture to queue
         # goal: compare_groups: the gate that holds the groups to their quotas (engine.quota).
         self.gate = QuotaGate(space, study, run.cost_cache, progress.echo)
         self.notes = self.gate.notes
@@ -211,7 +191,7 @@ class StudySearcher:
 
         rejected = quota_rejected = 0
         reasons: Counter[str] = Counter()  # why this streak's proposals were rejected
-        infeasible = 0  # of them, broke the constraints since the last fallback
+        broken: Counter[str] = Counter()  # the constraints they broke, since the last fallback
         while self.budget_left > 0:
             if self.gate.holding_reserve(self.budget_left):
                 return None  # Tune asks again once a trial in flight has ended
@@ -220,7 +200,8 @@ class StudySearcher:
                 self.gave_up = "stopped proposing: every point of the grid has been tried"
                 return Searcher.FINISHED
             if rejected >= MAX_REJECTED_IN_A_ROW:
-                self.gave_up = gave_up_after(rejected, reasons, self.study.sampler)
+                self.gave_up = gave_up_after(rejected, reasons, self.study.sampler,
+                                             self.nothing_left)
                 return Searcher.FINISHED
             if quota_rejected >= QUOTA_PATIENCE:
                 self.gate.queue_short_group_member(self._tried())
@@ -243,10 +224,14 @@ class StudySearcher:
                 self._finish(trial, TrialState.FAIL, status="infeasible", reason=reason)
                 rejected += 1
                 reasons[reason] += 1
-                infeasible += 1
-                if infeasible >= INFEASIBLE_PATIENCE and self.learns_nothing_from_rejections:
-                    infeasible = 0
-                    self._queue_feasible_draw(reasons)
+                broken[reason] += 1
+                # Queued only while the search goes on: a queued trial left behind would be
+                # taken for an interrupted one on resume.
+                if sum(broken.values()) >= INFEASIBLE_PATIENCE and \
+                        rejected < MAX_REJECTED_IN_A_ROW and not self.nothing_left and \
+                        needs_fallback(self.study.sampler):
+                    self._queue_feasible_draw(broken)
+                    broken.clear()
                 continue
             fills, quota_reason = self.gate.check(cfg.id, groups, self.budget_left, self._tried())
             if quota_reason is not None:
@@ -283,25 +268,14 @@ class StudySearcher:
             return self.configs[trial_id]
         return Searcher.FINISHED
 
-    @property
-    def learns_nothing_from_rejections(self) -> bool:
-        """An Optuna sampler: the cost-aware one proposes only architectures that pass."""
-        from t2tsearch.engine.sampler import CostAwareSampler
-
-        return not isinstance(self.study.sampler, CostAwareSampler)
-
-    def _queue_feasible_draw(self, reasons: Counter[str]) -> None:
-        queued = queue_random_feasible(self.study, self.space, self._tried(),
-                                       self.run.cost_cache, FALLBACK_DRAWS,
-                                       why="random, after rejected proposals")
-        if queued and not self.fallbacks:
-            reason, times = reasons.most_common(1)[0]
-            note = (f"{INFEASIBLE_PATIENCE} proposals in a row broke the space's constraints "
-                    f"(most often: {reason}): the sampler learns nothing from a rejection, so a "
-                    f"random feasible architecture is queued each time this happens")
-            self.notes.append(note)
-            self.progress.echo(note)
-        self.fallbacks += queued
+    def _queue_feasible_draw(self, broken: Counter[str]) -> None:
+        if not queue_fallback(self.study, self.space, self._tried(), self.run.cost_cache,
+                              self.gate.admitted_now(self.budget_left)):
+            self.nothing_left = True  # never again: more draws would rarely find one
+        elif not self.fallbacks:
+            self.notes.append(fallback_note(broken))
+            self.progress.echo(self.notes[-1])
+        self.fallbacks += not self.nothing_left
 
     def _tried(self) -> set[str]:
         """The architectures trained or training (config ids)."""
