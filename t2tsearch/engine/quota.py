@@ -11,7 +11,7 @@ half the budget (plus one per group), the rest left to the overall front.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +136,11 @@ class QuotaGate:
         deficits, reserve = self.state()
         if budget_left > sum(deficits.values()) + reserve:
             return None
-        return lambda cfg: bool(set(self.space.groups_of(cfg)) & set(deficits))
+        return self._member_of(deficits)
+
+    def _member_of(self, groups: Iterable[str]) -> Callable[[ArchConfig], bool]:
+        wanted = set(groups)
+        return lambda cfg: bool(set(self.space.groups_of(cfg)) & wanted)
 
     def check(self, config_id: str, groups: list[str], budget_left: int, tried: set[str]
               ) -> tuple[bool, str | None]:
@@ -158,8 +162,7 @@ class QuotaGate:
         not in `tried` (the next ask returns it), or give up the quotas no random draw fills."""
         deficits = self.deficits()
         if queue_random_feasible(self.study, self.space, tried, self.cost_cache, QUOTA_DRAWS,
-                                 wanted=lambda cfg: bool(set(self.space.groups_of(cfg))
-                                                         & set(deficits))):
+                                 wanted=self._member_of(deficits)):
             return
         self.out_of_reach |= set(deficits)
         note = (f"quota given up for {', '.join(deficits)}: no new feasible architecture of "

@@ -272,10 +272,11 @@ class StudySearcher:
         if not queue_fallback(self.study, self.space, self._tried(), self.run.cost_cache,
                               self.gate.admitted_now(self.budget_left)):
             self.nothing_left = True  # never again: more draws would rarely find one
-        elif not self.fallbacks:
+            return
+        if not self.fallbacks:
             self.notes.append(fallback_note(broken))
             self.progress.echo(self.notes[-1])
-        self.fallbacks += not self.nothing_left
+        self.fallbacks += 1
 
     def _tried(self) -> set[str]:
         """The architectures trained or training (config ids)."""
