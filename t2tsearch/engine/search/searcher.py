@@ -96,7 +96,7 @@ class StudySearcher:
         self.running_ids: dict[str, int] = {}  # config id -> trial number, while training
         self.done_ids: dict[str, int] = {}  # config id -> number of its complete trial
         self.gave_up: str | None = None
-        self.fallbacks = 0  # random feasible architectures queued after rejections (an Optuna sampler)
+        self.fallback_noted = False  # the run's note says random architectures were queued
         self.nothing_left = False  # a fallback found no architecture to queue
         # goal: compare_groups: the gate that holds the groups to their quotas (engine.quota).
         self.gate = QuotaGate(space, study, run.cost_cache, progress.echo)
@@ -273,10 +273,10 @@ class StudySearcher:
                               self.gate.admitted_now(self.budget_left)):
             self.nothing_left = True  # never again: more draws would rarely find one
             return
-        if not self.fallbacks:
+        if not self.fallback_noted:
             self.notes.append(fallback_note(broken))
             self.progress.echo(self.notes[-1])
-        self.fallbacks += 1
+            self.fallback_noted = True
 
     def _tried(self) -> set[str]:
         """The architectures trained or training (config ids)."""
